@@ -1,0 +1,161 @@
+"""`jaxmlp` command line: train, eval, recipes.
+
+JAX is imported inside the commands, after flags that must precede its
+initialization (`--deterministic`) are applied, and so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from jaxmlp.config import TrainConfig, list_recipes, load_recipe
+from jaxmlp.errors import ConfigError, UserError
+
+DEFAULTS = TrainConfig()
+
+# (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
+TRAIN_OPTIONS = [
+    ("--dataset", "dataset", str, "mnist, fashion_mnist, kmnist (through tensorflow-datasets) or digits "
+                                  "(bundled 8x8). Default: mnist, or digits when MNIST cannot be had offline"),
+    ("--data-dir", "data_dir", str, "folder of LeCun IDX files (train-images, train-labels, t10k-images, "
+                                    "t10k-labels; gzip or raw) to train on instead of a named dataset"),
+    ("--normalization", "normalization", str, "pixel normalization: scale (to [0,1]) or standardize (train mean/std)"),
+    ("--val-fraction", "val_fraction", float, "hold out this fraction of the training images as a validation set "
+                                              "(tune on it, not on the test set)"),
+    ("--epochs", "epochs", int, "passes over the training set"),
+    ("--batch-size", "batch_size", int, "samples per optimizer step"),
+    ("--lr", "lr", float, "peak learning rate"),
+    ("--optimizer", "optimizer", str, "sgd, momentum, nesterov, rmsprop, adam or adamw"),
+    ("--schedule", "schedule", str, "learning-rate schedule: constant, cosine or warmup_cosine"),
+    ("--warmup-epochs", "warmup_epochs", float, "linear warm-up length for warmup_cosine, in epochs"),
+    ("--weight-decay", "weight_decay", float, "L2 added to the gradient (decoupled for adamw, as in PyTorch)"),
+    ("--momentum", "momentum", float, "momentum for the momentum and nesterov optimizers"),
+    ("--clip-norm", "clip_norm", float, "clip gradients to this global norm; 0 turns clipping off"),
+    ("--hidden", "hidden", "sizes", "hidden layer sizes, comma-separated (e.g. 512,512)"),
+    ("--activation", "activation", str, "relu, gelu, tanh or silu"),
+    ("--dropout", "dropout", float, "dropout rate after each hidden layer, in [0, 1)"),
+    ("--norm", "norm", str, "normalization after each hidden Linear: none, batch or layer"),
+    ("--augment-shift", "augment_shift", int, "random on-device shifts of up to this many pixels; 0 = off"),
+    ("--label-smoothing", "label_smoothing", float, "label smoothing of the cross-entropy targets"),
+    ("--seed", "seed", int, "seed for initialization, shuffling, dropout and augmentation"),
+    ("--chunks-per-epoch", "chunks_per_epoch", int, "device calls per epoch (progress and Ctrl-C granularity); "
+                                                    "1 runs each epoch as a single lax.scan"),
+]
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers such as 128,64") from None
+    return sizes
+
+
+def _default_text(field: str) -> str:
+    value = getattr(DEFAULTS, field)
+    if isinstance(value, tuple):
+        value = ",".join(map(str, value))
+    return "" if value is None else f" (default: {value})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxmlp", description="Train and inspect an MLP on MNIST with JAX.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train a model (default: the user's 784-128-64-10 MLP, Adam 1e-3, batch 64)",
+                           description="Train the MLP. A recipe sets a group of options; options given here override it.")
+    train.add_argument("--recipe", help="start from a named recipe (see `jaxmlp recipes`)")
+    for flag, field, typ, text in TRAIN_OPTIONS:
+        train.add_argument(flag, dest=field, type=_sizes if typ == "sizes" else typ, default=argparse.SUPPRESS,
+                           help=text + _default_text(field))
+    train.add_argument("--out", help="run directory (default: a new folder under runs/)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
+    train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint, exactly")
+    train.add_argument("--checkpoint-interval", type=float, default=30.0,
+                       help="seconds between checkpoints; one is always written at the end and on Ctrl-C (default: 30)")
+    train.add_argument("--deterministic", action="store_true",
+                       help="on GPU, make XLA use deterministic reductions (CPU runs are always bitwise reproducible)")
+    train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
+
+    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
+    ev.add_argument("--run", required=True, metavar="DIR", help="run directory written by `jaxmlp train`")
+    ev.add_argument("--dataset", help="evaluate on this dataset's test split instead of the run's own")
+    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
+
+    sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {field: getattr(args, field) for _, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)}
+    base = load_recipe(args.recipe) if args.recipe else {}
+    return TrainConfig.from_json({**base, **overrides}).validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from jaxmlp.runs import RunDir
+
+    if args.resume:
+        given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)] + (["--recipe"] if args.recipe else [])
+        if given or args.out:
+            raise ConfigError(f"--resume continues a run as it was configured; drop {', '.join(given + (['--out'] if args.out else []))}")
+        run = RunDir.open(args.resume)
+        config = run.config()
+    else:
+        config = config_from_args(args)
+        run = RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite)
+
+    from jaxmlp.data import load_dataset
+    from jaxmlp.loop import fit
+
+    ds = load_dataset(config.dataset, config.data_dir, config.normalization)
+    if config.dataset is None and not args.resume:  # record what "auto" resolved to
+        config = dataclasses.replace(config, dataset=ds.name)
+        from jaxmlp.checkpoint import write_json
+        write_json(run.config_path, config.to_json())
+    print(f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
+          f"({len(ds.y_train)} train / {len(ds.y_test)} test), {config.optimizer} lr {config.lr:g}, "
+          f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}", flush=True)
+    out = fit(ds, run, resume=bool(args.resume), checkpoint_interval=args.checkpoint_interval,
+              progress=False if args.no_progress else None)
+    if out.status == "interrupted":
+        print(f"interrupted; checkpoint and metrics saved. Resume with: jaxmlp train --resume {run.path}")
+        return 130
+    last = out.metrics[-1]
+    sps = sum(r["samples_per_second"] for r in out.metrics) / len(out.metrics)
+    print(f"done: test accuracy {last['test_accuracy']:.4f} (loss {last['test_loss']:.4f}) after {last['epoch']} epochs; "
+          f"wall {out.wall_seconds:.1f}s (compile {out.compile_seconds:.1f}s), {sps:,.0f} samples/s; results in {run.path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from jaxmlp.evaluate import evaluate_run, format_report
+
+    report = evaluate_run(args.run, args.dataset, args.data_dir)
+    print(format_report(report))
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    for name, description in list_recipes().items():
+        print(f"{name:16s} {description}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "deterministic", False):
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    command = {"train": cmd_train, "eval": cmd_eval, "recipes": cmd_recipes}[args.command]
+    try:
+        return command(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

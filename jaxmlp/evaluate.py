@@ -1,0 +1,55 @@
+"""Evaluate a finished run from its directory: restore, run the test split, report."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from jaxmlp.data import load_dataset
+from jaxmlp.runs import RunDir
+from jaxmlp.train import EvalSet, confusion_matrix, init, make_evaluate
+
+
+@dataclasses.dataclass
+class Report:
+    dataset: str
+    loss: float
+    accuracy: float
+    confusion: np.ndarray          # counts, rows = true class
+    labels: np.ndarray
+    predictions: np.ndarray
+    confidence: np.ndarray
+    images: np.ndarray             # (N, H*W) normalized test images, for galleries
+    image_shape: tuple[int, int]
+
+    @property
+    def per_class_accuracy(self) -> np.ndarray:
+        return np.diag(self.confusion) / np.maximum(self.confusion.sum(1), 1)
+
+
+def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None = None) -> Report:
+    run = RunDir.open(run_dir)
+    config = run.config()
+    if dataset is None and data_dir is None:
+        dataset, data_dir = config.dataset, config.data_dir
+    ds = load_dataset(dataset, data_dir, config.normalization)
+    program, state = init(config, ds)
+    state, _ = run.checkpointer().restore(state)  # a dataset of another image size fails here, clearly
+    result = make_evaluate(program)(state, EvalSet.from_arrays(ds.x_test, ds.y_test))
+    return Report(ds.name, result["loss"], result["accuracy"],
+                  confusion_matrix(ds.y_test, result["predictions"], ds.num_classes),
+                  ds.y_test, result["predictions"], result["confidence"], ds.x_test, ds.image_shape)
+
+
+def format_report(r: Report) -> str:
+    n = r.confusion.shape[0]
+    lines = [f"{r.dataset}: {int(r.confusion.sum())} test samples, loss {r.loss:.4f}, accuracy {r.accuracy:.4f}", "",
+             "per-class accuracy:"]
+    lines += [f"  class {c}: {a:.4f} ({int(r.confusion[c, c])}/{int(r.confusion[c].sum())})"
+              for c, a in enumerate(r.per_class_accuracy)]
+    width = max(5, len(str(int(r.confusion.max()))) + 1)
+    lines += ["", "confusion matrix (rows: true class, columns: predicted):",
+              "true\\pred" + "".join(f"{c:>{width}}" for c in range(n))]
+    lines += [f"{c:>9}" + "".join(f"{v:>{width}}" for v in row) for c, row in enumerate(r.confusion)]
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+"""The MLP: Linear -> [norm] -> activation -> [dropout], repeated, then a Linear head.
+
+Train and eval behave as in PyTorch: `train=True` samples dropout masks and
+normalizes with batch statistics (updating the running averages);
+`train=False` turns dropout off and uses the running statistics. The mode is
+an argument, not hidden module state, so the pure functions in `train.py`
+say which one they use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+from flax import nnx
+
+ACTIVATIONS = {"relu": nnx.relu, "gelu": nnx.gelu, "tanh": nnx.tanh, "silu": nnx.silu}
+NORMS = ("none", "batch", "layer")
+
+
+class MLP(nnx.Module):
+    def __init__(self, in_features: int, hidden: Sequence[int], num_classes: int, *,
+                 activation: str = "relu", dropout: float = 0.0, norm: str = "none", rngs: nnx.Rngs):
+        self.activation = activation
+        self.norm = norm
+        sizes = [in_features, *hidden]
+        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+        if norm == "batch":
+            # momentum=0.9 in Flax's convention equals PyTorch's BatchNorm1d momentum=0.1.
+            self.norms = nnx.List([nnx.BatchNorm(h, momentum=0.9, epsilon=1e-5, rngs=rngs) for h in hidden])
+        elif norm == "layer":
+            self.norms = nnx.List([nnx.LayerNorm(h, epsilon=1e-5, rngs=rngs) for h in hidden])
+        else:
+            self.norms = None
+        self.dropout = nnx.Dropout(dropout) if dropout > 0 else None
+        self.head = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
+
+    def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None) -> jax.Array:
+        act = ACTIVATIONS[self.activation]
+        for i, linear in enumerate(self.hidden):
+            x = linear(x)
+            if self.norm == "batch":
+                x = self.norms[i](x, use_running_average=not train)
+            elif self.norm == "layer":
+                x = self.norms[i](x)
+            x = act(x)
+            if self.dropout is not None:
+                x = self.dropout(x, deterministic=not train, rngs=rngs)
+        return self.head(x)

@@ -1,0 +1,207 @@
+"""Pure, jitted training and evaluation.
+
+State is one pytree (`TrainState`); every function here maps arrays to arrays.
+Randomness is derived, never stored: the permutation of epoch `e` is
+`fold_in(key, e)` and the dropout / augmentation key of step `s` is
+`fold_in(key, s)`. So a run resumed from any step boundary replays exactly
+the same numbers as one that never stopped.
+
+An epoch is `chunks_per_epoch` calls of one compiled `lax.scan` over batches;
+the data stays on the device and is indexed there, so the host only wakes up
+between chunks (to draw a progress bar or notice Ctrl-C). Steps past the end
+of the epoch in the last chunk are skipped by a `lax.cond`, so every chunk has
+the same shape and compiles once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxmlp.config import TrainConfig
+from jaxmlp.data import Dataset
+from jaxmlp.model import MLP
+from jaxmlp.optim import make_optimizer, make_schedule
+
+
+class TrainState(NamedTuple):
+    params: nnx.State
+    batch_stats: nnx.State
+    opt_state: optax.OptState
+    step: jax.Array  # int32 scalar: optimizer steps taken so far
+    key: jax.Array   # uint32[2] raw root key; every random draw is folded out of it
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """The static half of a run: model structure, optimizer and the shapes that fix compilation."""
+
+    graphdef: nnx.GraphDef
+    tx: optax.GradientTransformation
+    config: TrainConfig
+    num_train: int
+    image_shape: tuple[int, int]
+    background: float
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.num_train // self.config.batch_size
+
+    @property
+    def chunk_steps(self) -> int:
+        return math.ceil(self.steps_per_epoch / self.config.chunks_per_epoch)
+
+    @property
+    def chunks_per_epoch(self) -> int:
+        return math.ceil(self.steps_per_epoch / self.chunk_steps)
+
+
+def build_model(config: TrainConfig, num_features: int, num_classes: int, key: jax.Array) -> MLP:
+    return MLP(num_features, config.hidden, num_classes, activation=config.activation,
+               dropout=config.dropout, norm=config.norm, rngs=nnx.Rngs(params=key))
+
+
+def init(config: TrainConfig, ds: Dataset) -> tuple[Program, TrainState]:
+    """Build the model and optimizer for `config` on `ds`; return the static program and the initial state."""
+    key = jax.random.key(config.seed)
+    init_key, run_key = jax.random.split(key)
+    model = build_model(config, ds.num_features, ds.num_classes, init_key)
+    graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    steps_per_epoch = len(ds.y_train) // config.batch_size
+    total = steps_per_epoch * config.epochs
+    lr = make_schedule(config.lr, config.schedule, total, int(config.warmup_epochs * steps_per_epoch))
+    tx = make_optimizer(config.optimizer, lr, momentum=config.momentum,
+                        weight_decay=config.weight_decay, clip_norm=config.clip_norm)
+    program = Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background)
+    state = TrainState(params, batch_stats, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(run_key))
+    return program, state
+
+
+# --- pure pieces -------------------------------------------------------------
+
+def random_shift(key: jax.Array, x: jax.Array, image_shape: tuple[int, int], max_shift: int, fill: float) -> jax.Array:
+    """Translate each flattened image by up to `max_shift` pixels in x and y, filling with `fill`."""
+    h, w = image_shape
+    s = max_shift
+    imgs = jnp.pad(x.reshape(-1, h, w), ((0, 0), (s, s), (s, s)), constant_values=fill)
+    offsets = jax.random.randint(key, (x.shape[0], 2), 0, 2 * s + 1)
+    crop = jax.vmap(lambda im, o: jax.lax.dynamic_slice(im, (o[0], o[1]), (h, w)))
+    return crop(imgs, offsets).reshape(x.shape)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
+    """Mean softmax cross-entropy, as `torch.nn.CrossEntropyLoss(label_smoothing=...)`."""
+    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), smoothing) if smoothing else \
+        jax.nn.one_hot(labels, logits.shape[-1])
+    return optax.softmax_cross_entropy(logits, targets).mean()
+
+
+def train_step(program: Program, state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, tuple]:
+    """One optimizer step on one batch. Returns the new state and (loss, number correct)."""
+    cfg = program.config
+    step_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+    aug_key, dropout_key = jax.random.split(step_key)
+    if cfg.augment_shift:
+        x = random_shift(aug_key, x, program.image_shape, cfg.augment_shift, program.background)
+
+    def loss_fn(params):
+        model = nnx.merge(program.graphdef, params, state.batch_stats, copy=True)
+        logits = model(x, train=True, rngs=nnx.Rngs(dropout=dropout_key))
+        return cross_entropy(logits, y, cfg.label_smoothing), (logits, nnx.state(model, nnx.BatchStat))
+
+    (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = program.tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    correct = jnp.sum(jnp.argmax(logits, -1) == y)
+    return TrainState(params, batch_stats, opt_state, state.step + 1, state.key), (loss, correct)
+
+
+def epoch_permutation(key_data: jax.Array, epoch: int, num_train: int, steps: int, batch_size: int) -> jax.Array:
+    """The sample order of one epoch; the remainder that does not fill a batch is left out this epoch."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(key_data), epoch)
+    return jax.random.permutation(key, num_train)[: steps * batch_size]
+
+
+def make_train_chunk(program: Program):
+    """Compile-once function: `chunk_steps` steps starting at batch `start` of the epoch order `perm`."""
+    bs, n_steps, chunk = program.config.batch_size, program.steps_per_epoch, program.chunk_steps
+
+    def run_chunk(state: TrainState, x: jax.Array, y: jax.Array, perm: jax.Array, start: jax.Array):
+        def body(state, i):
+            def step(state):
+                idx = jax.lax.dynamic_slice_in_dim(perm, i * bs, bs)
+                state, (loss, correct) = train_step(program, state, x[idx], y[idx])
+                return state, (loss, correct, jnp.bool_(True))
+
+            def skip(state):  # past the epoch's last batch: leave the state alone
+                return state, (jnp.float32(0), jnp.int32(0), jnp.bool_(False))
+
+            return jax.lax.cond(i < n_steps, step, skip, state)
+
+        return jax.lax.scan(body, state, start + jnp.arange(chunk))
+
+    return jax.jit(run_chunk, donate_argnums=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSet:
+    """A split padded to whole evaluation batches, with a mask so every real sample counts exactly once."""
+
+    x: jax.Array  # (num_batches, batch, D)
+    y: jax.Array  # (num_batches * batch,)
+    mask: jax.Array
+    size: int
+
+    @classmethod
+    def from_arrays(cls, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> "EvalSet":
+        n = len(y)
+        batch = min(batch, n)
+        pad = -n % batch
+        xp = np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)]).reshape(-1, batch, x.shape[1])
+        yp = np.concatenate([y, np.zeros(pad, y.dtype)])
+        mask = np.arange(n + pad) < n
+        return cls(jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask), n)
+
+
+def make_evaluate(program: Program):
+    """Compiled evaluation in eval mode (no dropout, running batch statistics)."""
+
+    def evaluate(params, batch_stats, x, y, mask):
+        model = nnx.merge(program.graphdef, params, batch_stats, copy=True)
+        logits = jax.lax.map(lambda xb: model(xb, train=False), x).reshape(-1, model.head.out_features)
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        preds = jnp.argmax(logits, -1)
+        probs = jax.nn.softmax(logits)
+        return {
+            "loss_sum": jnp.sum(jnp.where(mask, losses, 0.0)),
+            "correct": jnp.sum(jnp.where(mask, preds == y, False)),
+            "predictions": preds,
+            "confidence": jnp.max(probs, -1),
+        }
+
+    jitted = jax.jit(evaluate)
+
+    def run(state: TrainState, split: EvalSet) -> dict:
+        out = jax.device_get(jitted(state.params, state.batch_stats, split.x, split.y, split.mask))
+        return {
+            "loss": float(out["loss_sum"]) / split.size,
+            "accuracy": float(out["correct"]) / split.size,
+            "predictions": out["predictions"][: split.size],
+            "confidence": out["confidence"][: split.size],
+        }
+
+    return run
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts[i, j] = samples of true class i predicted as j."""
+    m = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(m, (labels, predictions), 1)
+    return m
