@@ -20,7 +20,7 @@ from jaxmlp.optim import OPTIMIZERS, SCHEDULES
 class TrainConfig:
     dataset: str | None = None        # None: MNIST if available, else digits
     data_dir: str | None = None
-    normalization: str = "scale"
+    normalization: str = "standardize"  # like torchvision's Normalize((0.1307,), (0.3081,))
     val_fraction: float = 0.0         # held out of the training set, for tuning
     epochs: int = 50
     batch_size: int = 64

@@ -89,8 +89,12 @@ class Progress:
 
 
 def fit(ds: Dataset, run: RunDir, *, resume: bool = False, checkpoint_interval: float = 30.0,
-        progress: bool | None = None) -> Outcome:
-    """Train `run.config()` on `ds`, resuming from the run's latest checkpoint when `resume`."""
+        progress: bool | None = None, stop_after_epochs: int | None = None) -> Outcome:
+    """Train `run.config()` on `ds`, resuming from the run's latest checkpoint when `resume`.
+
+    `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many
+    epochs of its schedule, as if interrupted there; `resume=True` continues it.
+    """
     t_start = time.perf_counter()
     config = run.config()
     val = None
@@ -130,7 +134,7 @@ def fit(ds: Dataset, run: RunDir, *, resume: bool = False, checkpoint_interval: 
 
     status = "finished"
     with StopOnSignal() as stop:
-        while epoch < config.epochs and stop.signal is None:
+        while epoch < config.epochs:
             t_epoch = time.perf_counter()
             perm = epoch_permutation(state.key, epoch, program.num_train, steps, config.batch_size)
             bar.start(epoch + 1, batch)
@@ -168,11 +172,13 @@ def fit(ds: Dataset, run: RunDir, *, resume: bool = False, checkpoint_interval: 
             metrics.append(row)
             bar.end(row)
             epoch, batch, sums = epoch + 1, 0, [0.0, 0.0, 0]
-            if epoch == config.epochs or stop.signal is not None or time.perf_counter() - last_save > checkpoint_interval:
+            pause = stop.signal is not None or epoch == stop_after_epochs
+            if epoch == config.epochs or pause or time.perf_counter() - last_save > checkpoint_interval:
                 save(epoch, batch, sums)
                 last_save = time.perf_counter()
-        if stop.signal is not None and epoch < config.epochs:
-            status = "interrupted"
+            if pause and epoch < config.epochs:
+                status = "interrupted"
+                break
     checkpointer.close()
     return Outcome(status, metrics, state, compile_seconds, time.perf_counter() - t_start)
 

@@ -20,8 +20,11 @@ def make_schedule(lr: float, schedule: str, total_steps: int, warmup_steps: int 
     if schedule == "cosine":
         return optax.cosine_decay_schedule(lr, decay_steps=max(total_steps, 1))
     if schedule == "warmup_cosine":
+        # A warm-up longer than the run (a short run of a long recipe) is cut to leave one decay step.
+        total_steps = max(total_steps, 2)
+        warmup_steps = min(max(warmup_steps, 1), total_steps - 1)
         return optax.warmup_cosine_decay_schedule(
-            init_value=0.0, peak_value=lr, warmup_steps=max(warmup_steps, 1), decay_steps=max(total_steps, 2))
+            init_value=0.0, peak_value=lr, warmup_steps=warmup_steps, decay_steps=total_steps)
     raise ValueError(f"unknown schedule {schedule!r}")
 
 

@@ -1,0 +1,23 @@
+# `make train` and `make test` each build the environment from nothing, then run.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: setup train test clean
+
+$(BIN)/jaxmlp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/jaxmlp
+
+train: setup
+	$(BIN)/jaxmlp train $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

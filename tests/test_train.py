@@ -1,0 +1,87 @@
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmlp.config import TrainConfig
+from jaxmlp.data import load_dataset
+from jaxmlp.evaluate import evaluate_run
+from jaxmlp.loop import Diverged, fit
+from jaxmlp.runs import RunDir
+from jaxmlp.train import EvalSet, confusion_matrix, init, make_evaluate
+
+TIMING = {"seconds", "samples_per_second"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", normalization=TrainConfig().normalization)
+
+
+def train(tmp_path, ds, name, **kw):
+    cfg = TrainConfig(dataset="digits", epochs=4, batch_size=32, hidden=(32,), **kw).validate()
+    run = RunDir.create(str(tmp_path / name), cfg)
+    return run, fit(ds, run, progress=False)
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def test_loss_decreases(tmp_path, digits):
+    _, out = train(tmp_path, digits, "a")
+    losses = [r["train_loss"] for r in out.metrics]
+    assert losses[-1] < 0.5 * losses[0]
+    assert out.metrics[-1]["test_accuracy"] > 0.8
+
+
+def test_same_seed_same_metrics_and_params(tmp_path, digits):
+    _, a = train(tmp_path, digits, "a", dropout=0.2, augment_shift=1)
+    _, b = train(tmp_path, digits, "b", dropout=0.2, augment_shift=1)
+    _, c = train(tmp_path, digits, "c", dropout=0.2, augment_shift=1, seed=1)
+    assert strip(a.metrics) == strip(b.metrics)
+    assert strip(a.metrics) != strip(c.metrics)
+    for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_resume_2_plus_2_equals_4_bitwise(tmp_path, digits):
+    kw = dict(dropout=0.2, norm="batch", optimizer="adamw", weight_decay=1e-2, schedule="cosine")
+    _, full = train(tmp_path, digits, "full", **kw)
+    cfg = TrainConfig(dataset="digits", epochs=4, batch_size=32, hidden=(32,), **kw)
+    run = RunDir.create(str(tmp_path / "half"), cfg)
+    # Train the first 2 epochs of the same 4-epoch schedule, then resume.
+    first = fit(digits, run, progress=False, checkpoint_interval=0, stop_after_epochs=2)
+    assert first.status == "interrupted" and len(first.metrics) == 2
+    second = fit(digits, run, resume=True, progress=False)
+    assert second.status == "finished"
+    assert strip(second.metrics) == strip(full.metrics)
+    assert strip(run.read_metrics()) == strip(full.metrics)
+    for x, y in zip(jax.tree.leaves(second.state), jax.tree.leaves(full.state)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_eval_counts_every_sample(digits):
+    n = 355  # not a multiple of the evaluation batch
+    assert len(digits.y_test) == n
+    cfg = TrainConfig(hidden=(16,))
+    program, state = init(cfg, digits)
+    out = make_evaluate(program)(state, EvalSet.from_arrays(digits.x_test, digits.y_test, batch=100))
+    assert len(out["predictions"]) == n
+    cm = confusion_matrix(digits.y_test, out["predictions"], 10)
+    assert cm.sum() == n
+    np.testing.assert_array_equal(cm.sum(1), np.bincount(digits.y_test, minlength=10))
+    assert out["accuracy"] == pytest.approx(np.trace(cm) / n)
+
+
+def test_evaluate_run_matches_training_metrics(tmp_path, digits):
+    run, out = train(tmp_path, digits, "a")
+    report = evaluate_run(run.path)
+    assert report.accuracy == pytest.approx(out.metrics[-1]["test_accuracy"])
+    assert report.confusion.sum() == len(digits.y_test)
+
+
+def test_divergence_stops_with_epoch_and_step(tmp_path, digits):
+    with pytest.raises(Diverged, match=r"epoch 1, step \d+.*lower --lr"):
+        train(tmp_path, digits, "nan", optimizer="sgd", lr=1e12)
