@@ -1,0 +1,129 @@
+"""The backward engine: PyTorch's `engine.cpp`, single-threaded, in Python.
+
+1. Put a `GraphRoot` in front of the roots; its outputs are the seed gradients.
+2. Count dependencies: for every node, how many edges (from nodes that will
+   run) point at it. A node may run only once all of them have delivered.
+3. Each node has an input buffer; gradients arriving at the same input are
+   summed there (this is where a tensor used twice gets its two contributions).
+4. A node whose count drops to zero is pushed on the ready queue, a heap
+   ordered by `_sequence_nr`, highest first (the most recent forward op).
+5. Running a node: pre-hooks may replace each incoming gradient; retained
+   non-leaf grads are stored; `backward` computes the input gradients, which
+   flow along `next_functions` into the next buffers. Without `retain_graph`,
+   the node's saved tensors are freed right after.
+
+Everything is iterative (explicit stacks and a heap), so a 10,000-node chain
+needs no recursion.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from tracer.graph import FREED_MESSAGE, AccumulateGrad, GraphRoot, Node
+
+
+def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
+    deps: dict[Node, int] = {}
+    seen = {root}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for child, _ in node.next_functions:
+            if child is None or (needed is not None and child not in needed):
+                continue
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return deps
+
+
+def _nodes_leading_to(root: Node, targets: set) -> set:
+    """Nodes from which some target node can be reached (targets included): the only ones `grad()` runs."""
+    order, seen, stack = [], {root}, [root]
+    while stack:  # iterative DFS collecting a post-order
+        node = stack.pop()
+        order.append(node)
+        for child, _ in node.next_functions:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    # Children are visited after parents in `order`; sweep it backwards until nothing changes.
+    needed = set(targets)
+    changed = True
+    while changed:
+        changed = False
+        for node in reversed(order):
+            if node not in needed and any(c in needed for c, _ in node.next_functions if c is not None):
+                needed.add(node)
+                changed = True
+    return needed
+
+
+def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
+    """Backpropagate `grads` from `edges`.
+
+    capture: None to accumulate into leaves (`backward()`); or a list of edges whose
+    gradient to return instead, running only the nodes that lead to them (`autograd.grad`).
+    trace: optional list that receives `(node, input grads)` in execution order (for teaching).
+    """
+    root = GraphRoot(edges, grads)
+    needed = None
+    captured = None
+    if capture is not None:
+        needed = _nodes_leading_to(root, {node for node, _ in capture})
+        captured = {edge: None for edge in capture}
+    deps = _count_dependencies(root, needed)
+    buffers: dict[Node, list] = {}
+    ready = [(-root._sequence_nr, id(root), root)]
+    while ready:
+        _, _, node = heapq.heappop(ready)
+        inputs = buffers.pop(node, [])
+        for nr, hooks in node._pre_hooks.items():
+            for hook in list(hooks):
+                if nr < len(inputs) and inputs[nr] is not None:
+                    new = hook(_as_tensor(inputs[nr]))
+                    if new is not None:
+                        inputs[nr] = new.data if hasattr(new, "data") else np.asarray(new)
+        for nr, ref in node._retain_grad.items():
+            t = ref()
+            if t is not None and nr < len(inputs) and inputs[nr] is not None:
+                if t._grad is None:
+                    t._grad = _as_tensor(np.array(inputs[nr], copy=True))
+                else:
+                    t._grad.data = t._grad.data + inputs[nr]
+        if captured is not None:
+            for nr, g in enumerate(inputs):
+                if (node, nr) in captured:
+                    captured[(node, nr)] = g
+            if isinstance(node, AccumulateGrad):
+                continue  # grad() returns gradients instead of accumulating them
+        if node._freed and node._saved:
+            raise RuntimeError(FREED_MESSAGE)
+        outputs = node.backward(*inputs)
+        if trace is not None:
+            trace.append((node, inputs))
+        if not retain_graph and not isinstance(node, GraphRoot):
+            node.release_variables()
+        for (child, nr), g in zip(node.next_functions, outputs):
+            if child is None or (needed is not None and child not in needed):
+                continue
+            buf = buffers.setdefault(child, [])
+            while len(buf) <= nr:
+                buf.append(None)
+            if g is not None:
+                buf[nr] = g if buf[nr] is None else buf[nr] + g  # the input buffer sums contributions
+            deps[child] -= 1
+            if deps[child] == 0:
+                heapq.heappush(ready, (-child._sequence_nr, id(child), child))
+    if captured is not None:
+        return [captured[edge] for edge in capture]
+    return None
+
+
+def _as_tensor(array):
+    from tracer.tensor import Tensor
+    return Tensor(array)

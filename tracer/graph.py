@@ -1,0 +1,155 @@
+"""The backward graph: nodes, edges, saved tensors, AccumulateGrad.
+
+This is the Python telling of `torch/csrc/autograd/function.h`:
+
+- A `Node` is one backward function. It is created by a forward op and is what
+  `tensor.grad_fn` points to. It holds `next_functions`: one *edge* per
+  differentiable input of the op, an edge being `(node, input_nr)` — the node
+  that receives this input's gradient and which of its inputs it arrives at.
+  The graph is therefore a DAG of nodes linked by edges, pointing from the
+  output back towards the leaves; no list of operations is kept anywhere.
+- Each node gets a global, increasing `_sequence_nr` at creation. The engine
+  runs ready nodes highest-number-first, i.e. most recent forward op first.
+- A leaf tensor that requires grad is reached through its own `AccumulateGrad`
+  node (one per leaf, shared by every op that uses it), whose job is to add the
+  incoming gradient into `leaf.grad`.
+- Tensors a backward formula needs are stored as `SavedTensor`s, which remember
+  the version of the tensor when it was saved and refuse to unpack if an
+  in-place op changed it since. They are freed after backward (unless
+  `retain_graph=True`), which is why backpropagating twice is an error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import weakref
+
+import numpy as np
+
+_sequence = itertools.count()
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after they have "
+    "already been freed). Saved intermediate values of the graph are freed when you call .backward() or "
+    "autograd.grad(). Specify retain_graph=True if you need to backward through the graph a second time or "
+    "if you need to access saved tensors after calling backward."
+)
+
+
+class SavedTensor:
+    """A tensor saved for backward, with the version it had when saved (torch's SavedVariable)."""
+
+    __slots__ = ("tensor", "version", "is_output")
+
+    def __init__(self, tensor, is_output: bool = False):
+        self.tensor = tensor
+        self.version = tensor._version
+        self.is_output = is_output
+
+    def unpack(self, node: "Node"):
+        if self.tensor is None:
+            raise RuntimeError(FREED_MESSAGE)
+        t = self.tensor
+        if t._version != self.version:
+            origin = f"output 0 of {t.grad_fn.name()}" if t.grad_fn is not None else "a leaf"
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace operation: "
+                f"[{t.type_name()} {list(t.shape)}], which is {origin}, is at version {t._version}; "
+                f"expected version {self.version} instead. Hint: the backtrace further above "
+                "shows the operation that failed to compute its gradient. The variable in question was "
+                "changed in there or anywhere later. Good luck!")
+        return t
+
+
+class Node:
+    """One backward function. Subclasses implement `backward(*grads) -> tuple of input grads`."""
+
+    def __init__(self):
+        self._sequence_nr = next(_sequence)
+        self.next_functions: tuple[tuple[Node | None, int], ...] = ()
+        self._saved: dict[str, SavedTensor] = {}
+        self._pre_hooks: dict[int, list] = {}      # input_nr -> hooks on the gradient arriving there
+        self._retain_grad: dict[int, object] = {}  # input_nr -> weakref to a non-leaf that wants .grad
+        self._freed = False
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self):
+        return f"<{self.name()} object at {id(self):#x}>"
+
+    # Saved tensors: exposed as `_saved_<name>` like PyTorch's python bindings.
+    def save(node, **tensors) -> None:  # `node`, not `self`: PyTorch calls a saved input "self"
+        for key, t in tensors.items():
+            node._saved[key] = SavedTensor(t)
+
+    def saved(self, key: str):
+        return self._saved[key].unpack(self)
+
+    def __getattr__(self, attr):
+        if attr.startswith("_saved_"):
+            saved = self.__dict__.get("_saved", {})
+            if attr[7:] in saved:
+                return saved[attr[7:]].unpack(self)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
+
+    def release_variables(self) -> None:
+        for s in self._saved.values():
+            s.tensor = None
+        self._freed = True
+
+    def backward(self, *grads):
+        raise NotImplementedError
+
+    def register_prehook(self, input_nr: int, hook) -> None:
+        self._pre_hooks.setdefault(input_nr, []).append(hook)
+
+
+class AccumulateGrad(Node):
+    """Sink for one leaf: `leaf.grad = g` the first time, `leaf.grad += g` (same array) afterwards."""
+
+    def __init__(self, variable):
+        super().__init__()
+        # PyTorch gives AccumulateGrad the largest sequence number so leaves are filled as early as possible.
+        self._sequence_nr = sys.maxsize
+        self._variable = weakref.ref(variable)
+
+    @property
+    def variable(self):
+        return self._variable()
+
+    def backward(self, grad):
+        from tracer.tensor import Tensor
+
+        leaf = self.variable
+        if leaf is None:
+            return ()
+        if leaf._grad is None:
+            leaf._grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
+        else:
+            leaf._grad.data += grad  # in place: the very same array object keeps accumulating
+        return ()
+
+
+class GraphRoot(Node):
+    """The engine's entry node: its `next_functions` are the roots, its outputs the seed gradients."""
+
+    def __init__(self, edges, grads):
+        super().__init__()
+        self.next_functions = tuple(edges)
+        self._grads = grads
+
+    def backward(self):
+        return tuple(self._grads)
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum `grad` down to `shape`: the backward of NumPy broadcasting."""
+    if grad.shape == tuple(shape):
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(axis=axes, keepdims=True) if axes else grad
