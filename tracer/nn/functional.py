@@ -1,0 +1,55 @@
+"""Functional forms of the layers (torch.nn.functional)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracer import ops
+from tracer.tensor import Tensor, rand
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x @ weight.T + bias: AddmmBackward0(bias, x, TBackward0(weight)) for 2-D x, as in PyTorch."""
+    if bias is None:
+        return ops.mm(x, ops.t(weight))
+    return ops.addmm(bias, x, ops.t(weight))
+
+
+def relu(x: Tensor) -> Tensor:
+    return ops.relu(x)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); shows up as MulBackward0."""
+    if not training or p == 0:
+        return x
+    mask = (rand(*x.shape) >= p).astype(x.dtype) / (1 - p)
+    return ops.mul(x, Tensor(mask))
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    return ops.log_softmax(x, dim)
+
+
+def nll_loss(logp: Tensor, target, reduction: str = "mean") -> Tensor:
+    return ops.nll_loss(logp, target, reduction)
+
+
+def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
+    return nll_loss(log_softmax(logits, 1), target, reduction)
+
+
+def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
+    """Training: normalize with batch stats (biased variance), update running stats (unbiased variance)."""
+    if training:
+        out, mean, var = ops.batch_norm_train(x, weight, bias, eps)
+        n = x.shape[0]
+        running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
+        running_var.data[...] = (1 - momentum) * running_var.data + momentum * var * n / max(n - 1, 1)
+        return out
+    scale = Tensor(1 / np.sqrt(running_var.data + eps))
+    return (x - Tensor(running_mean.data)) * scale * weight + bias
+
+
+def layer_norm(x, weight, bias, eps=1e-5):
+    return ops.layer_norm(x, weight, bias, eps)

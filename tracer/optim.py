@@ -1,0 +1,88 @@
+"""SGD, Adam and AdamW with PyTorch's exact update rules and defaults (torch.optim)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracer.tensor import no_grad
+
+
+class Optimizer:
+    def __init__(self, params, defaults: dict):
+        self.params = list(params)
+        self.defaults = defaults
+        self.state: dict[int, dict] = {id(p): {} for p in self.params}
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.data[...] = 0
+
+    def step(self) -> None:
+        with no_grad():
+            for p in self.params:
+                if p.grad is not None:
+                    self._update(p, p.grad.data, self.state[id(p)], **self.defaults)
+                    p._bump_version()  # an in-place update, like torch's p.add_(...)
+
+
+class SGD(Optimizer):
+    """buf = momentum*buf + (1-dampening)*g (buf = g on the first step); p -= lr * (g + momentum*buf if nesterov else buf)."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    @staticmethod
+    def _update(p, g, state, lr, momentum, dampening, weight_decay, nesterov):
+        if weight_decay:
+            g = g + weight_decay * p.data
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= momentum
+                buf += (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p.data -= lr * g
+
+
+class Adam(Optimizer):
+    """m, v moments with bias correction; p -= lr * m_hat / (sqrt(v_hat) + eps). weight_decay is L2 on the gradient."""
+
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update(self, p, g, state, lr, betas, eps, weight_decay):
+        b1, b2 = betas
+        if weight_decay and self.decoupled:
+            p.data *= 1 - lr * weight_decay
+        elif weight_decay:
+            g = g + weight_decay * p.data
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
+        state["step"] += 1
+        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        bias1, bias2 = 1 - b1 ** t, 1 - b2 ** t
+        denom = np.sqrt(v) / np.sqrt(bias2) + eps
+        p.data -= (lr / bias1) * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (p *= 1 - lr*wd before the step); PyTorch's default wd is 1e-2."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr, betas, eps, weight_decay)
