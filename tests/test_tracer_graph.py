@@ -1,0 +1,202 @@
+"""tracer builds PyTorch's graph: node names, next_functions, AccumulateGrad, saved tensors, hooks, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import tracer
+import tracer.nn as nn
+from tracer import viz
+
+
+def mlp():
+    tracer.manual_seed(0)
+    return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def structure(node, depth=0, out=None):
+    """(depth, name) pairs of a graph, following next_functions in order (small graphs only)."""
+    out = [] if out is None else out
+    out.append((depth, node.name() if node is not None else None))
+    if node is not None:
+        for child, _ in node.next_functions:
+            structure(child, depth + 1, out)
+    return out
+
+
+# What torch 2.x prints for CrossEntropyLoss(Sequential(Linear, ReLU, Linear, ReLU, Linear)(x), y).
+MLP_GRAPH = [
+    (0, "NllLossBackward0"), (1, "LogSoftmaxBackward0"), (2, "AddmmBackward0"),
+    (3, "AccumulateGrad"), (3, "ReluBackward0"), (4, "AddmmBackward0"),
+    (5, "AccumulateGrad"), (5, "ReluBackward0"), (6, "AddmmBackward0"),
+    (7, "AccumulateGrad"), (7, None), (7, "TBackward0"), (8, "AccumulateGrad"),
+    (5, "TBackward0"), (6, "AccumulateGrad"),
+    (3, "TBackward0"), (4, "AccumulateGrad"),
+]
+
+
+def test_mlp_loss_graph_matches_pytorch():
+    m = mlp()
+    loss = nn.CrossEntropyLoss()(m(tracer.randn(4, 784)), np.array([1, 2, 3, 4]))
+    assert structure(loss.grad_fn) == MLP_GRAPH
+    addmm = loss.grad_fn.next_functions[0][0].next_functions[0][0]
+    bias_acc, _ = addmm.next_functions[0]
+    assert bias_acc.variable is m._modules["4"].bias  # (bias, input, weight.t())
+    assert addmm._saved_mat1.shape == (4, 64) and addmm._saved_mat2.shape == (64, 10)
+
+
+def test_one_accumulate_grad_per_leaf_and_none_edges():
+    w = tracer.randn(3, requires_grad=True)
+    c = tracer.randn(3)
+    y = w * c + w * 2
+    (left, _), (right, _) = y.grad_fn.next_functions
+    assert left.next_functions[0][0] is right.next_functions[0][0]  # shared AccumulateGrad
+    assert left.next_functions[1] == (None, 0)  # c needs no grad
+    assert left.next_functions[0][0].variable is w
+
+
+def test_leaf_rules_no_grad_and_detach():
+    a = tracer.randn(2, requires_grad=True)
+    b = a * 2
+    assert not b.is_leaf and b.grad_fn.name() == "MulBackward0"
+    with tracer.no_grad():
+        c = a * 2
+    assert c.is_leaf and c.grad_fn is None and not c.requires_grad
+    d = (tracer.randn(2) * 3)
+    assert d.is_leaf and not d.requires_grad
+    e = b.detach()
+    assert e.is_leaf and e.data is b.data
+    e.add_(1.0)
+    assert b._version == 1  # detach shares the version counter
+
+
+def test_accumulation_in_place_same_array():
+    w = tracer.ones(3, requires_grad=True)
+    (w * 2).sum().backward()
+    first = w.grad.data
+    (w * 3).sum().backward()
+    assert w.grad.data is first
+    np.testing.assert_array_equal(w.grad.data, [5, 5, 5])
+
+
+def test_backward_twice_and_saved_tensors_freed():
+    w = tracer.randn(3, requires_grad=True)
+    y = (w.exp() * w).sum()
+    mul = y.grad_fn.next_functions[0][0]
+    assert mul._saved_self.shape == (3,)
+    y.backward(retain_graph=True)
+    y.backward()  # retained once: allowed
+    with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="after they have already been freed"):
+        mul._saved_self
+
+
+def test_inplace_modification_of_saved_tensor():
+    w = tracer.randn(3, requires_grad=True)
+    y = w.exp()  # ExpBackward0 saves its result, y
+    y.add_(1.0)  # bumps y's version to 1
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: \[torch.FloatTensor \[3\]\], "
+                                           r"which is output 0 of .* is at version 1; expected version 0 instead"):
+        y.sum().backward()
+
+
+def test_inplace_on_leaf_requiring_grad():
+    w = tracer.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a leaf Variable that requires grad is being used in an in-place operation"):
+        w.add_(1.0)
+    with tracer.no_grad():
+        w.add_(1.0)  # allowed, as an optimizer step does
+    assert w._version == 1
+
+
+def test_implicit_grad_and_no_grad_errors():
+    w = tracer.randn(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar outputs"):
+        (w * 2).backward()
+    with pytest.raises(RuntimeError, match="element 0 of tensors does not require grad and does not have a grad_fn"):
+        tracer.randn(3).sum().backward()
+
+
+def test_non_leaf_grad_warning_and_retain_grad():
+    w = tracer.randn(3, requires_grad=True)
+    h = w * 2
+    h.retain_grad()
+    k = h * 3
+    k.sum().backward()
+    np.testing.assert_array_equal(h.grad.data, [3, 3, 3])
+    with pytest.warns(UserWarning, match="is not a leaf Tensor is being accessed"):
+        assert k.grad is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert w.grad is not None
+
+
+def test_hooks_replace_gradient_and_leaf_hook_runs_before_accumulation():
+    w = tracer.ones(3, requires_grad=True)
+    h = w * 2
+    seen = []
+    handle = h.register_hook(lambda g: g * 10)
+    w.register_hook(lambda g: seen.append((g.data.copy(), w.grad)))
+    h.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [20, 20, 20])
+    assert seen[0][1] is None and seen[0][0].tolist() == [20, 20, 20]
+    handle.remove()
+    (w * 2).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [22, 22, 22])
+
+
+def test_engine_runs_highest_sequence_number_first():
+    w = tracer.ones(2, requires_grad=True)
+    a = w * 2
+    b = w * 3
+    c = a + b
+    trace = []
+    tracer.autograd.backward(c.sum(), trace=trace)
+    names = [n.name() for n, _ in trace]
+    assert names[:3] == ["GraphRoot", "SumBackward0", "AddBackward0"]
+    assert names[3:5] == ["MulBackward0", "MulBackward0"]
+    assert trace[3][0]._sequence_nr > trace[4][0]._sequence_nr  # b's node (newer) first
+    assert names[-1] == "AccumulateGrad" and names.count("AccumulateGrad") == 1  # buffer summed both
+
+
+def test_long_chain_no_recursion():
+    w = tracer.ones(1, requires_grad=True)
+    y = w
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.sum().backward()
+    assert w.grad.data[0] == pytest.approx(1.0001 ** 10_000)
+    assert len(viz.dump(y).splitlines()) == 10_001  # 10,000 MulBackward0 + 1 AccumulateGrad
+    assert viz.make_dot(y).count("->") == 10_001  # one edge per node, plus the output
+
+
+def test_viz_names_parameters():
+    m = mlp()
+    loss = nn.CrossEntropyLoss()(m(tracer.randn(2, 784)), np.array([0, 1]))
+    text = viz.dump(loss, dict(m.named_parameters()))
+    assert "AccumulateGrad -> 0.weight (128, 784)" in text and "_saved_mat1: (2, 64)" in text
+    dot = viz.make_dot(loss, dict(m.named_parameters()), show_saved=True)
+    assert "4.bias" in dot and "AddmmBackward0" in dot and "mat2" in dot
+
+
+def test_modules_state_dict_modes_and_batchnorm():
+    bn = nn.BatchNorm1d(3)
+    x = tracer.tensor(np.random.default_rng(0).standard_normal((8, 3)) * 2 + 1, dtype=np.float32)
+    y = bn(x)
+    np.testing.assert_allclose(y.data.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(bn.running_mean.data, 0.1 * x.data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(bn.running_var.data, 0.9 + 0.1 * x.data.var(0, ddof=1), rtol=1e-5)
+    bn.eval()
+    assert not bn.training and y.grad_fn.name() == "NativeBatchNormBackward0"
+    sd = bn.state_dict()
+    assert list(sd) == ["weight", "bias", "running_mean", "running_var"]
+    other = nn.BatchNorm1d(3)
+    other.load_state_dict(sd)
+    np.testing.assert_array_equal(other.running_var.data, bn.running_var.data)
+    drop = nn.Dropout(0.5)
+    out = drop(tracer.ones(1000))
+    assert set(np.unique(out.data)) <= {0.0, 2.0} and out.grad_fn is None
+    drop.eval()
+    np.testing.assert_array_equal(drop(tracer.ones(4)).data, 1)
