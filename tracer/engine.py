@@ -22,7 +22,7 @@ import heapq
 
 import numpy as np
 
-from tracer.graph import FREED_MESSAGE, AccumulateGrad, GraphRoot, Node
+from tracer.graph import AccumulateGrad, GraphRoot, Node, reachable
 
 
 def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
@@ -43,15 +43,8 @@ def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
 
 def _nodes_leading_to(root: Node, targets: set) -> set:
     """Nodes from which some target node can be reached (targets included): the only ones `grad()` runs."""
-    order, seen, stack = [], {root}, [root]
-    while stack:  # iterative DFS collecting a post-order
-        node = stack.pop()
-        order.append(node)
-        for child, _ in node.next_functions:
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append(child)
-    # Children are visited after parents in `order`; sweep it backwards until nothing changes.
+    order = reachable(root)
+    # Children are mostly discovered after their parents; sweep backwards until nothing changes.
     needed = set(targets)
     changed = True
     while changed:
@@ -101,8 +94,6 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
                     captured[(node, nr)] = g
             if isinstance(node, AccumulateGrad):
                 continue  # grad() returns gradients instead of accumulating them
-        if node._freed and node._saved:
-            raise RuntimeError(FREED_MESSAGE)
         outputs = node.backward(*inputs)
         if trace is not None:
             trace.append((node, inputs))

@@ -71,7 +71,6 @@ class Node:
         self._saved: dict[str, SavedTensor] = {}
         self._pre_hooks: dict[int, list] = {}      # input_nr -> hooks on the gradient arriving there
         self._retain_grad: dict[int, object] = {}  # input_nr -> weakref to a non-leaf that wants .grad
-        self._freed = False
 
     def name(self) -> str:
         return type(self).__name__
@@ -97,7 +96,6 @@ class Node:
     def release_variables(self) -> None:
         for s in self._saved.values():
             s.tensor = None
-        self._freed = True
 
     def backward(self, *grads):
         raise NotImplementedError
@@ -142,6 +140,19 @@ class GraphRoot(Node):
 
     def backward(self):
         return tuple(self._grads)
+
+
+def reachable(root: Node) -> list[Node]:
+    """Every node reachable from `root` through next_functions, each once, in discovery order (no recursion)."""
+    seen, stack, nodes = {root}, [root], []
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        for child, _ in node.next_functions:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return nodes
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:

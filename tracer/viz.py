@@ -7,20 +7,12 @@ from __future__ import annotations
 
 import html
 
-from tracer.graph import AccumulateGrad
+from tracer.graph import AccumulateGrad, reachable
 
 
 def walk(root):
     """Every node reachable from `root`, each once, most recent (highest sequence number) first."""
-    seen, stack, nodes = {root}, [root], []
-    while stack:
-        node = stack.pop()
-        nodes.append(node)
-        for child, _ in node.next_functions:
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append(child)
-    return sorted(nodes, key=lambda n: -n._sequence_nr)
+    return sorted(reachable(root), key=lambda n: -n._sequence_nr)
 
 
 def _param_names(params):
