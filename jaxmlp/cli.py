@@ -42,7 +42,7 @@ TRAIN_OPTIONS = [
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the cross-entropy targets"),
     ("--seed", "seed", int, "seed for initialization, shuffling, dropout and augmentation"),
     ("--chunks-per-epoch", "chunks_per_epoch", int, "device calls per epoch (progress and Ctrl-C granularity); "
-                                                    "1 runs each epoch as a single lax.scan"),
+                                                    "0 picks about 250 steps per call, 1 runs each epoch as one lax.scan"),
 ]
 
 
@@ -119,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
           f"({len(ds.y_train)} train / {len(ds.y_test)} test), {config.optimizer} lr {config.lr:g}, "
           f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}", flush=True)
-    out = fit(ds, run, resume=bool(args.resume), checkpoint_interval=args.checkpoint_interval,
+    out = fit(config, ds, run, resume=bool(args.resume), checkpoint_interval=args.checkpoint_interval,
               progress=False if args.no_progress else None)
     if out.status == "interrupted":
         print(f"interrupted; checkpoint and metrics saved. Resume with: jaxmlp train --resume {run.path}")

@@ -38,7 +38,7 @@ class TrainConfig:
     augment_shift: int = 0            # random shifts of up to this many pixels
     label_smoothing: float = 0.0
     seed: int = 0
-    chunks_per_epoch: int = 10        # host check-ins per epoch (progress, Ctrl-C); 1 = one scan per epoch
+    chunks_per_epoch: int = 0         # device calls per epoch (progress, Ctrl-C); 0 = auto, 1 = one scan per epoch
     recipe: str | None = None
 
     def validate(self) -> "TrainConfig":
@@ -72,8 +72,8 @@ class TrainConfig:
         for name in ("weight_decay", "clip_norm", "warmup_epochs", "augment_shift", "label_smoothing"):
             if getattr(self, name) < 0:
                 bad(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
-        if self.chunks_per_epoch < 1:
-            bad(f"--chunks-per-epoch {self.chunks_per_epoch}: must be at least 1")
+        if self.chunks_per_epoch < 0:
+            bad(f"--chunks-per-epoch {self.chunks_per_epoch}: must be 0 (auto) or more")
         return self
 
     def to_json(self) -> dict:

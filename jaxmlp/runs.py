@@ -3,7 +3,7 @@
     runs/<name>/
       config.json      the full TrainConfig (what `--resume` and `eval` rebuild from)
       metrics.jsonl    one JSON line per epoch
-      step_losses.npy  the training loss of every step
+      steps.npz        every step's loss, per-layer gradient norm and update/param ratio
       checkpoints/     orbax checkpoints (params, batch stats, optimizer state, step, key)
       figures/         PNGs from `jaxmlp plot`
 """
@@ -28,7 +28,7 @@ class RunDir:
         self.path = path
         self.config_path = os.path.join(path, "config.json")
         self.metrics_path = os.path.join(path, "metrics.jsonl")
-        self.step_losses_path = os.path.join(path, "step_losses.npy")
+        self.steps_path = os.path.join(path, "steps.npz")
         self.checkpoint_dir = os.path.join(path, "checkpoints")
         self.figures_dir = os.path.join(path, "figures")
 
@@ -78,14 +78,17 @@ class RunDir:
     def write_metrics(self, rows: list[dict]) -> None:
         write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in rows))
 
-    def read_step_losses(self) -> np.ndarray:
-        """The training loss of every optimizer step so far (for per-step learning curves)."""
-        return np.load(self.step_losses_path) if os.path.exists(self.step_losses_path) else np.zeros(0, np.float32)
+    def read_steps(self) -> dict[str, np.ndarray]:
+        """Per optimizer step: loss, and per layer the gradient norm and update/param ratio."""
+        if not os.path.exists(self.steps_path):
+            return {}
+        with np.load(self.steps_path) as f:
+            return dict(f)
 
-    def write_step_losses(self, losses: np.ndarray) -> None:
+    def write_steps(self, arrays: dict[str, np.ndarray]) -> None:
         buf = io.BytesIO()
-        np.save(buf, losses)
-        write_atomic(self.step_losses_path, buf.getvalue())
+        np.savez(buf, **arrays)
+        write_atomic(self.steps_path, buf.getvalue())
 
     def checkpointer(self) -> Checkpointer:
         return Checkpointer(self.checkpoint_dir)

@@ -134,7 +134,10 @@ def test_kill_at_random_moment_then_resume_is_bitwise_identical(tmp_path, sig):
     b, _ = _state(ref)
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(x, y)
-    np.testing.assert_array_equal(RunDir(str(run)).read_step_losses(), RunDir(str(ref)).read_step_losses())
+    steps_run, steps_ref = RunDir(str(run)).read_steps(), RunDir(str(ref)).read_steps()
+    assert set(steps_run) == {"loss", "stats_step", "grad_norm", "update_ratio", "layers"}
+    for k in steps_ref:
+        np.testing.assert_array_equal(steps_run[k], steps_ref[k])
 
 
 # --- atomic, protected outputs ----------------------------------------------------

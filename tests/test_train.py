@@ -22,7 +22,7 @@ def digits():
 def train(tmp_path, ds, name, **kw):
     cfg = TrainConfig(dataset="digits", epochs=4, batch_size=32, hidden=(32,), **kw).validate()
     run = RunDir.create(str(tmp_path / name), cfg)
-    return run, fit(ds, run, progress=False)
+    return run, fit(cfg, ds, run, progress=False)
 
 
 def strip(rows):
@@ -34,6 +34,12 @@ def test_loss_decreases(tmp_path, digits):
     losses = [r["train_loss"] for r in out.metrics]
     assert losses[-1] < 0.5 * losses[0]
     assert out.metrics[-1]["test_accuracy"] > 0.8
+    steps = out.steps
+    assert len(steps["loss"]) == out.metrics[-1]["step"] == 4 * (len(digits.y_train) // 32)
+    assert list(steps["layers"]) == ["hidden.0", "head"]
+    assert steps["grad_norm"].shape == (len(steps["stats_step"]), 2) and (steps["grad_norm"] > 0).all()
+    assert steps["stats_step"][0] == 0 and (np.diff(steps["stats_step"]) > 0).all()
+    assert (steps["update_ratio"] > 0).all() and (steps["update_ratio"] < 1).all()
 
 
 def test_same_seed_same_metrics_and_params(tmp_path, digits):
@@ -52,9 +58,9 @@ def test_resume_2_plus_2_equals_4_bitwise(tmp_path, digits):
     cfg = TrainConfig(dataset="digits", epochs=4, batch_size=32, hidden=(32,), **kw)
     run = RunDir.create(str(tmp_path / "half"), cfg)
     # Train the first 2 epochs of the same 4-epoch schedule, then resume.
-    first = fit(digits, run, progress=False, checkpoint_interval=0, stop_after_epochs=2)
+    first = fit(cfg, digits, run, progress=False, checkpoint_interval=0, stop_after_epochs=2)
     assert first.status == "interrupted" and len(first.metrics) == 2
-    second = fit(digits, run, resume=True, progress=False)
+    second = fit(cfg, digits, run, resume=True, progress=False)
     assert second.status == "finished"
     assert strip(second.metrics) == strip(full.metrics)
     assert strip(run.read_metrics()) == strip(full.metrics)
