@@ -1,4 +1,4 @@
-"""`jaxmlp` command line: train, eval, recipes.
+"""`jaxmlp` command line: train, eval, plot, recipes.
 
 JAX is imported inside the commands, after flags that must precede its
 initialization (`--deterministic`) are applied, and so `--help` is instant.
@@ -79,11 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--deterministic", action="store_true",
                        help="on GPU, make XLA use deterministic reductions (CPU runs are always bitwise reproducible)")
     train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
+    train.add_argument("--no-figures", action="store_true", help="skip writing figures to RUN/figures/ at the end")
 
     ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
     ev.add_argument("--run", required=True, metavar="DIR", help="run directory written by `jaxmlp train`")
     ev.add_argument("--dataset", help="evaluate on this dataset's test split instead of the run's own")
     ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
+
+    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
+    plot.add_argument("run", metavar="RUN_DIR", help="run directory written by `jaxmlp train`")
 
     sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
     return parser
@@ -128,14 +132,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     sps = sum(r["samples_per_second"] for r in out.metrics) / len(out.metrics)
     print(f"done: test accuracy {last['test_accuracy']:.4f} (loss {last['test_loss']:.4f}) after {last['epoch']} epochs; "
           f"wall {out.wall_seconds:.1f}s (compile {out.compile_seconds:.1f}s), {sps:,.0f} samples/s; results in {run.path}")
+    if not args.no_figures:
+        from jaxmlp.evaluate import evaluate_state
+        from jaxmlp.figures import write_run_figures
+
+        write_run_figures(run, evaluate_state(config, ds, out.state), out.state)
+        print(f"figures in {run.figures_dir}")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from jaxmlp.evaluate import evaluate_run, format_report
 
-    report = evaluate_run(args.run, args.dataset, args.data_dir)
+    report, _ = evaluate_run(args.run, args.dataset, args.data_dir)
     print(format_report(report))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from jaxmlp.evaluate import evaluate_run
+    from jaxmlp.figures import write_run_figures
+    from jaxmlp.runs import RunDir
+
+    report, state = evaluate_run(args.run)
+    for path in write_run_figures(RunDir.open(args.run), report, state):
+        print(path)
     return 0
 
 
@@ -149,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    command = {"train": cmd_train, "eval": cmd_eval, "recipes": cmd_recipes}[args.command]
+    command = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "recipes": cmd_recipes}[args.command]
     try:
         return command(args)
     except UserError as e:

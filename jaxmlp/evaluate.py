@@ -6,9 +6,10 @@ import dataclasses
 
 import numpy as np
 
-from jaxmlp.data import load_dataset
+from jaxmlp.config import TrainConfig
+from jaxmlp.data import Dataset, load_dataset
 from jaxmlp.runs import RunDir
-from jaxmlp.train import EvalSet, confusion_matrix, init, make_evaluate
+from jaxmlp.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
 
 
 @dataclasses.dataclass
@@ -28,14 +29,20 @@ class Report:
         return np.diag(self.confusion) / np.maximum(self.confusion.sum(1), 1)
 
 
-def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None = None) -> Report:
+def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None = None) -> tuple[Report, TrainState]:
+    """Restore a run's latest checkpoint and evaluate it on its own test split (or another dataset's)."""
     run = RunDir.open(run_dir)
     config = run.config()
     if dataset is None and data_dir is None:
         dataset, data_dir = config.dataset, config.data_dir
     ds = load_dataset(dataset, data_dir, config.normalization)
-    program, state = init(config, ds)
+    _, state = init(config, ds)
     state, _ = run.checkpointer().restore(state)  # a dataset of another image size fails here, clearly
+    return evaluate_state(config, ds, state), state
+
+
+def evaluate_state(config: TrainConfig, ds: Dataset, state: TrainState) -> Report:
+    program, _ = init(config, ds)
     result = make_evaluate(program)(state, EvalSet.from_arrays(ds.x_test, ds.y_test))
     return Report(ds.name, result["loss"], result["accuracy"],
                   confusion_matrix(ds.y_test, result["predictions"], ds.num_classes),

@@ -29,6 +29,13 @@ def test_train_then_eval_on_idx_dir(tmp_path):
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert {"train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "samples_per_second"} <= set(rows[0])
     assert (out / "checkpoints").is_dir()
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures == ["confusion_matrix.png", "first_layer_weights.png", "layer_dynamics.png",
+                       "learning_curves.png", "misclassified.png"]
+    assert all((out / "figures" / f).stat().st_size > 10_000 for f in figures)
+    (out / "figures" / "learning_curves.png").unlink()
+    p = jaxmlp("plot", out)
+    assert p.returncode == 0 and (out / "figures" / "learning_curves.png").exists(), p.stderr
 
     e = jaxmlp("eval", "--run", out)
     assert e.returncode == 0, e.stderr

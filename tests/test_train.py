@@ -83,7 +83,7 @@ def test_eval_counts_every_sample(digits):
 
 def test_evaluate_run_matches_training_metrics(tmp_path, digits):
     run, out = train(tmp_path, digits, "a")
-    report = evaluate_run(run.path)
+    report, _ = evaluate_run(run.path)
     assert report.accuracy == pytest.approx(out.metrics[-1]["test_accuracy"])
     assert report.confusion.sum() == len(digits.y_test)
 
