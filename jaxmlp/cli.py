@@ -1,4 +1,4 @@
-"""`jaxmlp` command line: train, eval, plot, recipes.
+"""`jaxmlp` command line: train, eval, plot, recipes, study, explain.
 
 JAX is imported inside the commands, after flags that must precede its
 initialization (`--deterministic`) are applied, and so `--help` is instant.
@@ -15,6 +15,7 @@ from jaxmlp.config import TrainConfig, list_recipes, load_recipe
 from jaxmlp.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
+STUDIES = ("optimizers", "dropout", "normalization")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
 TRAIN_OPTIONS = [
@@ -90,6 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run", metavar="RUN_DIR", help="run directory written by `jaxmlp train`")
 
     sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
+
+    study = sub.add_parser("study", help="run a study and write its figures and report.md",
+                           description="Measured experiments: optimizers (SGD vs Adam and friends), dropout, "
+                                       "normalization. Each writes PNGs, results.json and report.md to --out.")
+    study.add_argument("name", choices=STUDIES, help="which study")
+    study.add_argument("--quick", action="store_true", help="tiny version (digits, few epochs) that runs in seconds")
+    study.add_argument("--out", help="output folder (default: a new folder under studies/)")
+    study.add_argument("--dataset", help="dataset name, as for `jaxmlp train` (default: MNIST, or digits offline)")
+    study.add_argument("--data-dir", help="folder of IDX files, as for `jaxmlp train`")
+    study.add_argument("--seeds", type=int, default=3, help="seeds per configuration (at least 3; default: 3)")
+    study.add_argument("--epochs", type=int, help="epochs per run (default: the study's own)")
+    study.add_argument("--train-size", type=int, default=10_000,
+                       help="use at most this many training images, to keep a study to minutes (default: 10000)")
+
+    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
+    explain.add_argument("topic", choices=["autograd"], help="what to explain")
+    explain.add_argument("--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)")
     return parser
 
 
@@ -166,11 +184,33 @@ def cmd_recipes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    import importlib
+
+    from jaxmlp.studies.common import StudyOptions
+
+    if args.seeds < 1 or (args.epochs is not None and args.epochs < 1) or args.train_size < 1:
+        raise ConfigError("--seeds, --epochs and --train-size must be positive")
+    options = StudyOptions(quick=args.quick, out=args.out, dataset=args.dataset, data_dir=args.data_dir,
+                           seeds=args.seeds, epochs=args.epochs, train_size=args.train_size)
+    report = importlib.import_module(f"jaxmlp.studies.{args.name}").run(options)
+    print(f"report: {report}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from jaxmlp.explain import explain_autograd
+
+    explain_autograd(args.out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    command = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "recipes": cmd_recipes}[args.command]
+    command = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "recipes": cmd_recipes, "study": cmd_study,
+               "explain": cmd_explain}[args.command]
     try:
         return command(args)
     except UserError as e:

@@ -64,9 +64,9 @@ class StopOnSignal:
 class Progress:
     """A tqdm bar per epoch on a terminal; one plain line per epoch otherwise."""
 
-    def __init__(self, epochs: int, steps: int, enabled: bool | None = None):
-        self.epochs, self.steps = epochs, steps
-        self.tty = sys.stderr.isatty() if enabled is None else enabled
+    def __init__(self, epochs: int, steps: int, enabled: bool | None = None, verbose: bool = True):
+        self.epochs, self.steps, self.verbose = epochs, steps, verbose
+        self.tty = verbose and (sys.stderr.isatty() if enabled is None else enabled)
         self.bar = None
 
     def start(self, epoch: int, done: int) -> None:
@@ -84,6 +84,8 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+        if not self.verbose:
+            return
         parts = [f"epoch {row['epoch']:>3}/{self.epochs}", f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"]
         if "val_accuracy" in row:
             parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f}")
@@ -122,13 +124,14 @@ class StepLog:
 
 def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: bool = False,
         checkpoint_interval: float = 30.0, progress: bool | None = None, stop_after_epochs: int | None = None,
-        eval_train: bool = False, epoch_hook: Callable[[TrainState], dict] | None = None) -> Outcome:
+        eval_train: bool = False, epoch_hook: Callable[[TrainState], dict] | None = None,
+        verbose: bool = True) -> Outcome:
     """Train `config` on `ds`. With a `run`, write metrics and checkpoints there (and resume from them).
 
     `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many
     epochs of its schedule, as if interrupted there; `resume=True` continues it.
     `eval_train` adds the training set's eval-mode loss and accuracy to every epoch's row;
-    `epoch_hook(state)` returns more fields for the row (the studies use it).
+    `epoch_hook(state)` returns more fields for the row (the studies use it); `verbose=False` prints nothing.
     """
     t_start = time.perf_counter()
     val = None
@@ -163,7 +166,7 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
     compile_seconds = time.perf_counter() - t0
 
     steps = program.steps_per_epoch
-    bar = Progress(config.epochs, steps, progress)
+    bar = Progress(config.epochs, steps, progress, verbose)
     last_save = time.perf_counter()
 
     def save(epoch_, batch_, sums_):

@@ -36,14 +36,20 @@ class MLP(nnx.Module):
         self.head = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
 
     def __call__(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None) -> jax.Array:
+        return self.forward(x, train=train, rngs=rngs)[0]
+
+    def forward(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None):
+        """Logits, and the pre-activations of every hidden layer (what each activation function sees)."""
         act = ACTIVATIONS[self.activation]
+        pre = []
         for i, linear in enumerate(self.hidden):
             x = linear(x)
             if self.norm == "batch":
                 x = self.norms[i](x, use_running_average=not train)
             elif self.norm == "layer":
                 x = self.norms[i](x)
+            pre.append(x)
             x = act(x)
             if self.dropout is not None:
                 x = self.dropout(x, deterministic=not train, rngs=rngs)
-        return self.head(x)
+        return self.head(x), pre

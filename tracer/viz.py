@@ -6,6 +6,7 @@ Both walk the DAG iteratively (an explicit stack), so a 10,000-node chain is fin
 from __future__ import annotations
 
 import html
+import os
 
 from tracer.graph import AccumulateGrad, reachable
 
@@ -70,8 +71,14 @@ def make_dot(tensor, params: dict | None = None, show_saved: bool = False) -> st
 
 
 def render(dot_source: str, path: str) -> str:
-    """Render DOT to `path` (.png/.svg) with the `graphviz` package and its `dot` binary."""
-    import graphviz
+    """Render DOT to `path` (.png or .svg) with Graphviz's `dot` program (apt-get install graphviz)."""
+    import shutil
+    import subprocess
 
-    stem, fmt = path.rsplit(".", 1)
-    return graphviz.Source(dot_source).render(stem, format=fmt, cleanup=True)
+    if shutil.which("dot") is None:
+        raise FileNotFoundError("Graphviz's `dot` is not installed (apt-get install graphviz / brew install graphviz)")
+    fmt = path.rsplit(".", 1)[-1]
+    tmp = path + ".tmp"
+    subprocess.run(["dot", f"-T{fmt}", "-o", tmp], input=dot_source.encode(), check=True)
+    os.replace(tmp, path)  # never a half-written figure
+    return path
