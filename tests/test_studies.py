@@ -1,0 +1,78 @@
+"""Studies in --quick mode: files written and not trivial, and the data behind the figures makes sense."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from jaxmlp.studies import landscapes
+from jaxmlp.studies.common import StudyOptions
+from tests.test_cli import jaxmlp
+
+
+def test_all_trajectories_start_at_the_same_point():
+    for surface, (f, start, *_rest) in landscapes.SURFACES.items():
+        for opt in ("sgd", "momentum", "adam"):
+            paths = np.asarray(landscapes.trajectories(np.array([1e-3, 1e-2], np.float32), surface, opt, 5))
+            np.testing.assert_array_equal(paths[:, 0], np.tile(np.asarray(start, np.float32), (2, 1)))
+
+
+def test_adam_and_momentum_beat_sgd_on_the_ill_conditioned_quadratic():
+    steps = {opt: landscapes.tune("ill-conditioned quadratic", opt, tol=1e-3)[2] for opt in ("sgd", "momentum", "adam")}
+    assert all(s is not None for s in steps.values()), steps
+    assert steps["momentum"] < steps["sgd"] and steps["adam"] < steps["sgd"], steps
+
+
+def _check_outputs(out, figures):
+    assert os.path.getsize(out / "report.md") > 500
+    report = (out / "report.md").read_text()
+    for fig in figures:
+        assert os.path.getsize(out / fig) > 20_000, fig
+        assert f"]({fig})" in report
+    return json.loads((out / "results.json").read_text())
+
+
+def test_optimizer_study_quick(tmp_path):
+    from jaxmlp.studies import optimizers
+
+    optimizers.run(StudyOptions(quick=True, out=str(tmp_path)))
+    results = _check_outputs(tmp_path, ["optimizer_curves.png", "optimizer_paths.png", "adam_step_sizes.png"])
+    assert set(results["optimizers"]) == {"sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}
+    for r in results["optimizers"].values():
+        assert len(r["test_accuracy"]) >= 3 and min(r["test_accuracy"]) > 0.3
+    p = results["adam_effective_lr_percentiles"]
+    assert p["p5"] < p["p50"] < p["p95"]  # a spread of per-parameter step sizes, unlike SGD's single one
+
+
+def test_dropout_study_quick(tmp_path):
+    r = jaxmlp("study", "dropout", "--quick", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    results = _check_outputs(tmp_path, ["dropout_gap.png", "dropout_ensemble.png"])
+    assert set(results["runs"]) == {"0.0", "0.2", "0.5"}
+    for rows in results["runs"].values():
+        assert all(0 <= row["train_eval_accuracy"] <= 1 for row in rows)
+    for e in results["ensemble"].values():
+        assert len(e["k_accuracy"]) == 64 and all(0 < a <= 1 for a in e["k_accuracy"])
+
+
+def test_normalization_study_quick(tmp_path):
+    r = jaxmlp("study", "normalization", "--quick", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    results = _check_outputs(tmp_path, ["preactivations.png", "lr_sweep.png"])
+    for norm, per_epoch in results["preactivations"].items():
+        q = np.array(per_epoch)
+        assert q.shape[1:] == (2, 5) and (np.diff(q, axis=-1) >= 0).all()  # percentiles in order
+    batch = np.array(results["preactivations"]["batch"])
+    assert np.abs(batch[0, :, 2]).max() < 1.0  # batch norm centers what the activations see
+    again = jaxmlp("study", "normalization", "--quick", "--out", tmp_path)
+    assert again.returncode == 2 and "already holds a study report" in again.stderr
+
+
+def test_explain_autograd(tmp_path):
+    r = jaxmlp("explain", "autograd", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    for needle in ("loss.grad_fn = <NllLossBackward0", "AddmmBackward0", "fills 0.weight.grad",
+                   "Trying to backward through the graph a second time", "{ lambda", "max |difference|"):
+        assert needle in r.stdout, needle
+    assert "digraph" in (tmp_path / "mlp_graph.dot").read_text()
