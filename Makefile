@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup train test clean
+.PHONY: setup train test clean docs
 
 $(BIN)/jaxmlp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,6 @@ test: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+docs: setup
+	$(BIN)/python docs/build.py
