@@ -1,0 +1,86 @@
+"""What every benchmark shares: machine facts, repeat-and-median timing, and the three output files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+
+def machine() -> dict:
+    """CPU model, cores, accelerator and library versions: enough to know what a number was measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for pkg in ("jax", "jaxlib", "flax", "optax", "numpy", "torch"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions}
+    try:
+        import jax
+        info["jax_devices"] = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
+    except Exception as e:  # noqa: BLE001 - a benchmark still runs without jax
+        info["jax_devices"] = [f"unavailable ({e})"]
+    return info
+
+
+def timed_repeats(fn, repeats: int, warmup: int = 1) -> dict:
+    """Call `fn()` `warmup` times untimed, then `repeats` times; return median, min, max and all times (s)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "all": times}
+
+
+def run_worker(module: str, args: list[str], timeout: float = 1800) -> dict:
+    """Run `python -m module --worker ARGS` in a fresh process (its own memory peak); return its JSON result."""
+    proc = subprocess.run([sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="a small, fast version (what CI runs)")
+    p.add_argument("--out", default=None, help="folder for the JSON, markdown and PNG (default: benchmarks/results/NAME)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats after warm-up (median reported)")
+    return p
+
+
+def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> list[str]:
+    from jaxmlp.checkpoint import write_atomic, write_json
+    from jaxmlp.plots import save
+
+    os.makedirs(out, exist_ok=True)
+    paths = [os.path.join(out, f"{name}.json"), os.path.join(out, f"{name}.md"), os.path.join(out, f"{name}.png")]
+    write_json(paths[0], results)
+    header = (f"# {name}\n\nMachine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+              f"{', '.join(results['machine']['jax_devices'])}; "
+              + ", ".join(f"{k} {v}" for k, v in results["machine"]["versions"].items())
+              + f"\n\nCommand: `{results['command']}`\n\n")
+    write_atomic(paths[1], header + table_md + "\n")
+    save(fig, paths[2])
+    return paths

@@ -1,0 +1,313 @@
+"""Training throughput of the same MLP, the same data shape and Adam, in six systems.
+
+    python -m benchmarks.throughput            # full: 784-128-64-10 and 784-1024-1024-10, batch 64 and 512
+    python -m benchmarks.throughput --quick    # small: 784-128-64-10 on 6,400 samples (CI)
+
+Systems: jaxmlp with a whole epoch in one `lax.scan`; jaxmlp with a jitted step called from Python;
+PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy.
+Each system runs in its own process, so its peak memory is its own. Every run: a warm-up
+call (which includes compilation, reported separately), then `--repeats` timed calls of the
+same number of steps; the median is reported with the min-max spread. MFU counts the FLOPs
+XLA's cost analysis reports for one compiled step, against this machine's measured fp32
+matmul roofline (a large `jnp.dot`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.common import base_parser, machine, peak_rss_mb, run_worker, timed_repeats, write_outputs
+
+SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy")
+FEATURES, CLASSES = 784, 10
+
+
+def data(samples: int):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((samples, FEATURES), dtype=np.float32), rng.integers(0, CLASSES, samples).astype(np.int32)
+
+
+def macs_per_sample(hidden) -> int:
+    sizes = [FEATURES, *hidden, CLASSES]
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+# --- one system per function: returns (run_steps, compile_seconds, extra) -----------------------
+
+def setup_jaxmlp(hidden, batch, x, y, scan: bool):
+    import functools
+
+    import jax
+    import jax.numpy as jnp
+
+    from jaxmlp.config import TrainConfig
+    from jaxmlp.data import Dataset
+    from jaxmlp.train import epoch_permutation, init, make_train_chunk, train_step
+
+    ds = Dataset("synthetic", x, y, x[:10], y[:10], (28, 28), CLASSES, 0.0)
+    program, state = init(TrainConfig(hidden=tuple(hidden), batch_size=batch, chunks_per_epoch=1).validate(), ds)
+    xs, ys = jax.device_put(x), jax.device_put(y)
+    steps = program.steps_per_epoch
+    perm = epoch_permutation(state.key, 0, len(y), steps, batch)
+    one_step = jax.jit(functools.partial(train_step, program))
+    flops = one_step.lower(state, xs[:batch], ys[:batch]).compile().cost_analysis()
+    flops = (flops[0] if isinstance(flops, list) else flops).get("flops")
+    holder = {"state": state}
+    t = time.perf_counter()
+    if scan:
+        chunk = make_train_chunk(program).lower(state, xs, ys, perm, jnp.int32(0)).compile()
+
+        def run():
+            holder["state"], stats = chunk(holder["state"], xs, ys, perm, jnp.int32(0))
+            jax.block_until_ready(stats["loss"])
+    else:
+        def body(state, x, y, perm, i):
+            idx = jax.lax.dynamic_slice_in_dim(perm, i * batch, batch)
+            return train_step(program, state, x[idx], y[idx])
+
+        step = jax.jit(body, donate_argnums=0).lower(state, xs, ys, perm, jnp.int32(0)).compile()
+
+        def run():
+            s = holder["state"]
+            for i in range(steps):
+                s, stats = step(s, xs, ys, perm, jnp.int32(i))
+            jax.block_until_ready(stats["loss"])
+            holder["state"] = s
+    return run, time.perf_counter() - t, {"xla_flops_per_step": flops}
+
+
+def setup_torch(hidden, batch, x, y, compiled: bool):
+    import torch
+
+    torch.manual_seed(0)
+    sizes = [FEATURES, *hidden, CLASSES]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
+    model = torch.nn.Sequential(*layers)
+    forward = torch.compile(model) if compiled else model
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    X, Y = torch.from_numpy(x), torch.from_numpy(y).long()
+    perm = torch.randperm(len(y))
+    steps = len(y) // batch
+
+    def step(i):
+        idx = perm[i * batch:(i + 1) * batch]
+        loss = loss_fn(forward(X[idx]), Y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    t = time.perf_counter()
+    step(0)  # compiles, for torch.compile
+    compile_s = time.perf_counter() - t
+
+    def run():
+        for i in range(steps):
+            step(i)
+
+    return run, compile_s, {}
+
+
+def setup_tracer(hidden, batch, x, y):
+    import tracer
+    import tracer.nn as tnn
+    from tracer import optim
+
+    tracer.manual_seed(0)
+    sizes = [FEATURES, *hidden, CLASSES]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [tnn.Linear(a, b)] + ([tnn.ReLU()] if i < len(sizes) - 2 else [])
+    model = tnn.Sequential(*layers)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = tnn.CrossEntropyLoss()
+    perm = np.random.default_rng(0).permutation(len(y))
+    steps = len(y) // batch
+
+    def run():
+        for i in range(steps):
+            idx = perm[i * batch:(i + 1) * batch]
+            loss = loss_fn(model(tracer.Tensor(x[idx])), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return run, 0.0, {}
+
+
+def setup_numpy(hidden, batch, x, y):
+    """Forward, backward and Adam written out by hand: the floor any Python autograd is measured against."""
+    rng = np.random.default_rng(0)
+    sizes = [FEATURES, *hidden, CLASSES]
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / math.sqrt(a)
+        params += [rng.uniform(-bound, bound, (b, a)).astype(np.float32), rng.uniform(-bound, bound, b).astype(np.float32)]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    t_step = [0]
+    perm = rng.permutation(len(y))
+    steps, n_layers = len(y) // batch, len(sizes) - 1
+
+    def step(xb, yb):
+        acts = [xb]
+        for l in range(n_layers):
+            z = acts[-1] @ params[2 * l].T + params[2 * l + 1]
+            acts.append(np.maximum(z, 0) if l < n_layers - 1 else z)
+        logits = acts[-1]
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        g = e / e.sum(1, keepdims=True)
+        g[np.arange(len(yb)), yb] -= 1
+        g /= len(yb)
+        grads = [None] * len(params)
+        for l in reversed(range(n_layers)):
+            grads[2 * l], grads[2 * l + 1] = g.T @ acts[l], g.sum(0)
+            if l:
+                g = (g @ params[2 * l]) * (acts[l] > 0)
+        t_step[0] += 1
+        c1, c2 = 1 - 0.9 ** t_step[0], 1 - 0.999 ** t_step[0]
+        for p, gr, mi, vi in zip(params, grads, m, v):
+            mi *= 0.9
+            mi += 0.1 * gr
+            vi *= 0.999
+            vi += 0.001 * gr * gr
+            p -= (1e-3 / c1) * mi / (np.sqrt(vi) / math.sqrt(c2) + 1e-8)
+
+    def run():
+        for i in range(steps):
+            idx = perm[i * batch:(i + 1) * batch]
+            step(x[idx], y[idx])
+
+    return run, 0.0, {}
+
+
+def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: int) -> dict:
+    x, y = data(samples)
+    setup = {"jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True),
+             "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
+             "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
+             "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
+             "tracer": lambda: setup_tracer(hidden, batch, x, y),
+             "numpy": lambda: setup_numpy(hidden, batch, x, y)}[system]
+    run, compile_s, extra = setup()
+    t = timed_repeats(run, repeats, warmup=1)
+    steps = samples // batch
+    sps = [steps * batch / s for s in t["all"]]
+    return {"samples_per_s": steps * batch / t["median"], "samples_per_s_min": min(sps), "samples_per_s_max": max(sps),
+            "step_ms": 1e3 * t["median"] / steps, "compile_s": compile_s, "peak_mb": peak_rss_mb(), **extra}
+
+
+def roofline_worker(n: int = 2048, repeats: int = 10) -> dict:
+    """fp32 matmul FLOP/s of this machine through XLA: the peak MFU is measured against."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    dot = jax.jit(jnp.dot)
+    t = timed_repeats(lambda: dot(a, a).block_until_ready(), repeats, warmup=2)
+    return {"flops_per_s": 2 * n ** 3 / t["min"], "n": n}
+
+
+def chart(rows: list[dict]):
+    import matplotlib.pyplot as plt
+
+    from jaxmlp import plots
+
+    configs = sorted({(r["mlp"], r["batch"]) for r in rows}, key=lambda c: (len(c[0]), c[0], c[1]))
+    systems = [s for s in SYSTEMS if any(r["system"] == s and "samples_per_s" in r for r in rows)]
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(max(7, 2.8 * len(configs)), 4.5))
+        width = 0.8 / max(len(systems), 1)
+        for k, system in enumerate(systems):
+            vals = [next((r.get("samples_per_s", np.nan) for r in rows if r["system"] == system
+                          and (r["mlp"], r["batch"]) == c), np.nan) for c in configs]
+            ax.bar(np.arange(len(configs)) + k * width - 0.4 + width / 2, vals, width, label=system)
+        ax.set_xticks(range(len(configs)), [f"{m}\nbatch {b}" for m, b in configs])
+        ax.set(yscale="log", ylabel="training samples / second (median)", title="training throughput, Adam, same MLP")
+        ax.legend(fontsize=8, ncol=3)
+        fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    p = base_parser(__doc__)
+    p.add_argument("--worker", action="store_true", help=argparse_hidden())
+    p.add_argument("--system", choices=SYSTEMS + ("roofline",))
+    p.add_argument("--hidden", default="128,64")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--samples", type=int, default=60_000)
+    p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: " + ", ".join(SYSTEMS))
+    args = p.parse_args()
+    if args.worker:
+        if args.system == "roofline":
+            print(json.dumps(roofline_worker()))
+        else:
+            print(json.dumps(worker(args.system, [int(h) for h in args.hidden.split(",")], args.batch, args.samples,
+                                    args.repeats or 3)))
+        return
+
+    mlps = [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]
+    samples = 6_400 if args.quick else 60_000
+    repeats = args.repeats or (2 if args.quick else 3)
+    systems = [s for s in args.systems.split(",") if s]
+    roof = run_worker("benchmarks.throughput", ["--system", "roofline"])
+    rows = []
+    for hidden in mlps:
+        for batch in (64, 512):
+            for system in systems:
+                if system == "torch-compile" and args.quick:
+                    continue  # minutes of C++ compilation: full runs only
+                print(f"{system:14s} {'-'.join(map(str, (FEATURES, *hidden, CLASSES)))} batch {batch} ...",
+                      file=sys.stderr, flush=True)
+                r = run_worker("benchmarks.throughput", ["--system", system, "--hidden", ",".join(map(str, hidden)),
+                                                         "--batch", str(batch), "--samples", str(samples),
+                                                         "--repeats", str(repeats)])
+                rows.append({"system": system, "mlp": "-".join(map(str, (FEATURES, *hidden, CLASSES))),
+                             "batch": batch, **r})
+                flops = r.get("xla_flops_per_step")
+                if flops and "flops_per_s" in roof:
+                    rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / roof["flops_per_s"]
+                print(f"   {r}", file=sys.stderr, flush=True)
+    for r in rows:
+        base = next((b for b in rows if b["system"] == "torch-eager" and b["mlp"] == r["mlp"]
+                     and b["batch"] == r["batch"] and "samples_per_s" in b), None)
+        if base and "samples_per_s" in r:
+            r["vs_torch_eager"] = r["samples_per_s"] / base["samples_per_s"]
+        ref = next((b for b in rows if b["system"] == "numpy" and b["mlp"] == r["mlp"] and b["batch"] == r["batch"]
+                    and "step_ms" in b), None)
+        if ref and "step_ms" in r:
+            r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
+    fmt = lambda v, f: "—" if v is None else format(v, f)
+    table = ["| MLP | batch | system | samples/s (median) | min–max | × torch eager | step time ÷ NumPy | "
+             "compile s | peak MB | MFU |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['error']} | | | | | | |")
+            continue
+        table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['samples_per_s']:,.0f} | "
+                     f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {fmt(r.get('vs_torch_eager'), '.2f')} | "
+                     f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
+                     f"{fmt(r.get('mfu'), '.1%')} |")
+    roof_txt = f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s " \
+               f"({roof.get('n')}² `jnp.dot`, best of 10).\n"
+    results = {"machine": machine(), "command": "python -m benchmarks.throughput" + (" --quick" if args.quick else ""),
+               "samples": samples, "repeats": repeats, "roofline": roof, "rows": rows}
+    out = args.out or "benchmarks/results/throughput"
+    for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt, chart(rows)):
+        print(path)
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()
