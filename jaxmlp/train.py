@@ -143,13 +143,15 @@ def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
 def train_step(program: Program, state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, dict]:
     """One optimizer step on one batch. Returns the new state and the step's loss and number correct."""
     cfg = program.config
-    aug_key, dropout_key = jax.random.split(random_stream(state.key, "step", state.step))
-    if cfg.augment_shift:
-        x = random_shift(aug_key, x, program.image_shape, cfg.augment_shift, program.background)
+    dropout_key = None
+    if cfg.augment_shift or cfg.dropout:  # static: a model without randomness pays nothing for keys
+        aug_key, dropout_key = jax.random.split(random_stream(state.key, "step", state.step))
+        if cfg.augment_shift:
+            x = random_shift(aug_key, x, program.image_shape, cfg.augment_shift, program.background)
 
     def loss_fn(params):
         model = nnx.merge(program.graphdef, params, state.batch_stats, copy=True)
-        logits = model(x, train=True, rngs=nnx.Rngs(dropout=dropout_key))
+        logits = model(x, train=True, rngs=nnx.Rngs(dropout=dropout_key) if dropout_key is not None else None)
         return cross_entropy(logits, y, cfg.label_smoothing), (logits, nnx.state(model, nnx.BatchStat))
 
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -205,6 +207,8 @@ def make_train_chunk(program: Program):
                 zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
                 return state, {**zeros, "valid": jnp.bool_(False)}
 
+            if n_steps % chunk == 0:  # every chunk is full: no step ever needs skipping
+                return step(state)
             return jax.lax.cond(i < n_steps, step, skip, state)
 
         return jax.lax.scan(body, state, start + jnp.arange(chunk))

@@ -162,7 +162,7 @@ def test_engine_runs_highest_sequence_number_first():
 
 
 def test_long_chain_no_recursion():
-    w = tracer.ones(1, requires_grad=True)
+    w = tracer.ones(1, requires_grad=True, dtype=np.float64)
     y = w
     for _ in range(10_000):
         y = y * 1.0001
@@ -200,3 +200,12 @@ def test_modules_state_dict_modes_and_batchnorm():
     assert set(np.unique(out.data)) <= {0.0, 2.0} and out.grad_fn is None
     drop.eval()
     np.testing.assert_array_equal(drop(tracer.ones(4)).data, 1)
+
+
+def test_python_numbers_keep_the_tensor_dtype():
+    x = tracer.ones(3, requires_grad=True)  # float32, as torch.ones
+    for y in (x * 2.0, 2.0 * x, x + 1, x - 1, 1 - x, x / 2, 2 / x, x ** 2):
+        assert y.dtype == np.float32
+    (x * 2.0).sum().backward()
+    assert x.grad.dtype == np.float32
+    assert tracer.tensor([1, 2]).dtype == np.int64 and tracer.tensor([1.0]).dtype == np.float64

@@ -15,8 +15,13 @@ from tracer.graph import Node, unbroadcast
 from tracer.tensor import Tensor, is_grad_enabled
 
 
-def as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+def as_tensor(x, like=None) -> Tensor:
+    """`x` as a Tensor; a Python number takes the dtype of `like` (as in PyTorch: 2.0 * float32 stays float32)."""
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, (int, float)) and isinstance(like, Tensor):
+        return Tensor(np.asarray(x, dtype=like.dtype))
+    return Tensor(np.asarray(x))
 
 
 def record(data, node_cls, *inputs, **attrs):
@@ -39,7 +44,7 @@ class AddBackward0(Node):
 
 
 def add(a, b, alpha=1.0):
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = as_tensor(a, b), as_tensor(b, a)
     out, _ = record(a.data + alpha * b.data if alpha != 1 else a.data + b.data, AddBackward0, a, b,
                     self_shape=a.shape, other_shape=b.shape, alpha=alpha)
     return out
@@ -51,7 +56,7 @@ class SubBackward0(Node):
 
 
 def sub(a, b):
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = as_tensor(a, b), as_tensor(b, a)
     return record(a.data - b.data, SubBackward0, a, b, self_shape=a.shape, other_shape=b.shape)[0]
 
 
@@ -71,7 +76,7 @@ class MulBackward0(Node):
 
 
 def mul(a, b):
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = as_tensor(a, b), as_tensor(b, a)
     out, node = record(a.data * b.data, MulBackward0, a, b)
     if node:
         node.save(self=a, other=b)
@@ -85,7 +90,7 @@ class DivBackward0(Node):
 
 
 def div(a, b):
-    a, b = as_tensor(a), as_tensor(b)
+    a, b = as_tensor(a, b), as_tensor(b, a)
     out, node = record(a.data / b.data, DivBackward0, a, b)
     if node:
         node.save(self=a, other=b)
@@ -527,7 +532,7 @@ def _check_inplace(a: Tensor) -> None:
 def add_(a: Tensor, b, alpha=1.0) -> Tensor:
     """`a += alpha * b` in place. On a non-leaf the history is rebased: `a.grad_fn` becomes the new node."""
     _check_inplace(a)
-    b = as_tensor(b)
+    b = as_tensor(b, a)
     if is_grad_enabled() and (a.requires_grad or b.requires_grad):
         node = AddBackward0()
         node.next_functions = (a.gradient_edge(), b.gradient_edge())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from tracer.tensor import no_grad
@@ -75,7 +77,7 @@ class Adam(Optimizer):
         v *= b2
         v += (1 - b2) * g * g
         bias1, bias2 = 1 - b1 ** t, 1 - b2 ** t
-        denom = np.sqrt(v) / np.sqrt(bias2) + eps
+        denom = np.sqrt(v) / math.sqrt(bias2) + eps  # math.sqrt: a Python float keeps float32 arrays float32
         p.data -= (lr / bias1) * m / denom
 
 

@@ -61,9 +61,8 @@ class Tensor:
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = np.asarray(data, dtype=dtype if dtype is not None else
-                               (None if np.issubdtype(np.asarray(data).dtype, np.floating) else np.float32))
-        if requires_grad and not np.issubdtype(self.data.dtype, np.floating):
+        self.data = np.asarray(data, dtype=dtype)
+        if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
         self._requires_grad = requires_grad
         self._grad: Tensor | None = None
