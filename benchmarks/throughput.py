@@ -1,13 +1,13 @@
 """Training throughput of the same MLP, the same data shape and Adam, in six systems.
 
     python -m benchmarks.throughput            # full: 784-128-64-10 and 784-1024-1024-10, batch 64 and 512
-    python -m benchmarks.throughput --quick    # small: 784-128-64-10 on 6,400 samples (CI)
+    python -m benchmarks.throughput --quick    # small: 784-128-64-10, 50 steps per call (CI)
 
 Systems: jaxmlp with a whole epoch in one `lax.scan`; jaxmlp with a jitted step called from Python;
 PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy.
 Each system runs in its own process, so its peak memory is its own. Every run: a warm-up
 call (which includes compilation, reported separately), then `--repeats` timed calls of the
-same number of steps; the median is reported with the min-max spread. Systems are interleaved
+same `--steps` optimizer steps (jaxmlp-scan runs them as one `lax.scan`, as it runs an epoch); the median is reported with the min-max spread. Systems are interleaved
 over `--rounds` and each keeps its best round, since a shared machine's speed wanders. MFU counts the FLOPs
 XLA's cost analysis reports for one compiled step, against this machine's measured fp32
 matmul roofline (a large `jnp.dot`).
@@ -189,8 +189,10 @@ def setup_numpy(hidden, batch, x, y):
     return run, 0.0, {}
 
 
-def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: int) -> dict:
+def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: int, steps: int) -> dict:
+    """Time `steps` optimizer steps (drawn from a `samples` x 784 training set) of one system."""
     x, y = data(samples)
+    x, y = x[: steps * batch], y[: steps * batch]  # every system sees exactly `steps` batches per timed call
     setup = {"jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True),
              "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
              "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
@@ -199,7 +201,6 @@ def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: in
              "numpy": lambda: setup_numpy(hidden, batch, x, y)}[system]
     run, compile_s, extra = setup()
     t = timed_repeats(run, repeats, warmup=1)
-    steps = samples // batch
     sps = [steps * batch / s for s in t["all"]]
     return {"samples_per_s": steps * batch / t["median"], "samples_per_s_min": min(sps), "samples_per_s_max": max(sps),
             "step_ms": 1e3 * t["median"] / steps, "compile_s": compile_s, "peak_mb": peak_rss_mb(), **extra}
@@ -244,22 +245,24 @@ def main() -> None:
     p.add_argument("--hidden", default="128,64")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--samples", type=int, default=60_000)
+    p.add_argument("--steps", type=int, default=300, help="optimizer steps per timed call (jaxmlp-scan: one scan)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: " + ", ".join(SYSTEMS))
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per configuration; best kept "
-                                                             "(default: 3, quick: 1)")
+                                                             "(default: 2, quick: 1)")
     args = p.parse_args()
     if args.worker:
         if args.system == "roofline":
             print(json.dumps(roofline_worker()))
         else:
             print(json.dumps(worker(args.system, [int(h) for h in args.hidden.split(",")], args.batch, args.samples,
-                                    args.repeats or 3)))
+                                    args.repeats or 3, args.steps)))
         return
 
     mlps = [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]
     samples = 6_400 if args.quick else 60_000
     repeats = args.repeats or (2 if args.quick else 3)
-    rounds = args.rounds or (1 if args.quick else 3)
+    rounds = args.rounds or (1 if args.quick else 2)
+    steps = 50 if args.quick else args.steps
     systems = [s for s in args.systems.split(",") if s]
     roofs = [run_worker("benchmarks.throughput", ["--system", "roofline"]) for _ in range(2)]
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
@@ -277,6 +280,7 @@ def main() -> None:
                           f"batch {batch}", file=sys.stderr, flush=True)
                     r = run_worker("benchmarks.throughput", ["--system", system, "--hidden", ",".join(map(str, hidden)),
                                                              "--batch", str(batch), "--samples", str(samples),
+                                                             "--steps", str(min(steps, samples // batch)),
                                                              "--repeats", str(repeats)])
                     if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
                         best[system] = r
@@ -309,7 +313,8 @@ def main() -> None:
     roof_txt = f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s " \
                f"({roof.get('n')}² `jnp.dot`, best of 10).\n"
     results = {"machine": machine(), "command": "python -m benchmarks.throughput" + (" --quick" if args.quick else ""),
-               "samples": samples, "repeats": repeats, "rounds": rounds, "roofline": roof, "rows": rows}
+               "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,
+               "rows": rows}
     out = args.out or "benchmarks/results/throughput"
     for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt, chart(rows)):
         print(path)

@@ -125,10 +125,14 @@ def _path_name(path) -> str:
     return ".".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path if getattr(k, "name", None) != "value")
 
 
-def linear_kernels(tree) -> dict[str, jax.Array]:
-    """The weight matrix of every Linear, by layer name, input layer first ("hidden.0", ..., "head")."""
-    found = {_path_name(path[:-2]): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
-             if _path_name(path).endswith(".kernel")}
+def linear_kernels(tree, leaf: str = "kernel") -> dict[str, jax.Array]:
+    """The `leaf` ("kernel" or "bias") of every Linear, by layer name, input layer first ("hidden.0", ..., "head")."""
+    found = {}
+    for path, value in jax.tree_util.tree_leaves_with_path(tree):
+        name = _path_name(path)
+        layer = name.rsplit(".", 1)[0]
+        if name.endswith("." + leaf) and (layer == "head" or layer.startswith("hidden.")):
+            found[layer] = value
     return dict(sorted(found.items(), key=lambda kv: (kv[0] == "head", kv[0])))
 
 

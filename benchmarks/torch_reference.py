@@ -1,0 +1,100 @@
+"""The user's PyTorch notebook as a script, and a bridge to start it from jaxmlp's exact weights.
+
+    python -m benchmarks.torch_reference --data-dir DIR [--epochs 50]   # the original training run
+
+It is the reference the benchmarks compare against; `tests/test_parity_torch.py` uses the
+bridge to show both frameworks compute the same losses step by step, from the same initial
+weights on the same batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+OPTIMIZERS = {
+    "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr),
+    "momentum": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9),
+    "nesterov": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
+    "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
+    "adamw": lambda p, lr: torch.optim.AdamW(p, lr=lr, weight_decay=1e-2),
+}
+
+
+class MLP(nn.Module):
+    """784-128-64-10 with ReLU: the user's model."""
+
+    def __init__(self, sizes=(784, 128, 64, 10)):
+        super().__init__()
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(sizes) - 2 else [])
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def load_flax_params(model: MLP, params) -> None:
+    """Copy jaxmlp's NNX params into the torch model: Flax kernels are (in, out), torch weights (out, in)."""
+    from jaxmlp.train import linear_kernels
+
+    kernels, biases = linear_kernels(params), linear_kernels(params, "bias")
+    linears = [m for m in model.net if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for linear, name in zip(linears, kernels):
+            linear.weight.copy_(torch.from_numpy(np.asarray(kernels[name]).T.copy()))
+            linear.bias.copy_(torch.from_numpy(np.array(biases[name])))
+
+
+def train_steps(model: MLP, optimizer: str, lr: float, batches) -> list[float]:
+    """Train on the given (x, y) batches; return every step's loss."""
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for x, y in batches:
+        loss = loss_fn(model(torch.from_numpy(np.asarray(x))), torch.from_numpy(np.asarray(y)).long())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", required=True, help="folder of MNIST IDX files")
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=64)
+    args = p.parse_args()
+    from jaxmlp.data import load_dataset
+
+    ds = load_dataset(data_dir=args.data_dir, normalization="standardize")
+    torch.manual_seed(0)
+    model = MLP()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(ds.x_train),
+                                                                        torch.from_numpy(ds.y_train).long()),
+                                         batch_size=args.batch_size, shuffle=True)
+    x_test, y_test = torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test).long()
+    for epoch in range(args.epochs):
+        t = time.perf_counter()
+        model.train()
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            acc = (model(x_test).argmax(1) == y_test).float().mean().item()
+        print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({time.perf_counter() - t:.2f}s)")
+
+
+if __name__ == "__main__":
+    main()
