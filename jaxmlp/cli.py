@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint, exactly")
     train.add_argument("--checkpoint-interval", type=float, default=30.0,
                        help="seconds between checkpoints; one is always written at the end and on Ctrl-C (default: 30)")
+    train.add_argument("--devices", type=int, help="split each batch over this many devices, params replicated "
+                                                   "(default: every device of the run)")
+    train.add_argument("--coordinator", metavar="HOST:PORT", help="multi-process run: process 0's address; start "
+                       "one `jaxmlp train` per process with the same --out (on a shared file system)")
+    train.add_argument("--num-processes", type=int, default=1, help="multi-process run: how many processes (default: 1)")
+    train.add_argument("--process-id", type=int, default=0, help="multi-process run: this process's index, 0..N-1")
     train.add_argument("--deterministic", action="store_true",
                        help="on GPU, make XLA use deterministic reductions (CPU runs are always bitwise reproducible)")
     train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
@@ -118,9 +124,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.coordinator or args.num_processes > 1:
+        if not (args.coordinator and args.num_processes > 1 and 0 <= args.process_id < args.num_processes):
+            raise ConfigError("a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and "
+                              "--process-id in 0..N-1")
+        if not (args.out or args.resume):
+            raise ConfigError("a multi-process run needs the same --out DIR for every process")
+        from jaxmlp.parallel import initialize_distributed
+
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    import jax
+
     from jaxmlp.runs import RunDir
 
-    if args.resume:
+    lead = jax.process_index() == 0  # the process that writes files and prints
+    if not lead and not args.resume:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices("jaxmlp: run directory created")  # wait for process 0's RunDir.create
+        run = RunDir.open(args.out)
+        config = run.config()
+    elif args.resume:
         given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)] + (["--recipe"] if args.recipe else [])
         if given or args.out:
             raise ConfigError(f"--resume continues a run as it was configured; drop {', '.join(given + (['--out'] if args.out else []))}")
@@ -129,20 +153,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         config = config_from_args(args)
         run = RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices("jaxmlp: run directory created")
 
     from jaxmlp.data import load_dataset
     from jaxmlp.loop import fit
 
     ds = load_dataset(config.dataset, config.data_dir, config.normalization)
-    if config.dataset is None and not args.resume:  # record what "auto" resolved to
+    if config.dataset is None and not args.resume and lead:  # record what "auto" resolved to
         config = dataclasses.replace(config, dataset=ds.name)
         from jaxmlp.checkpoint import write_json
         write_json(run.config_path, config.to_json())
-    print(f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
-          f"({len(ds.y_train)} train / {len(ds.y_test)} test), {config.optimizer} lr {config.lr:g}, "
-          f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}", flush=True)
+    if lead:
+        print(f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
+              f"({len(ds.y_train)} train / {len(ds.y_test)} test), {config.optimizer} lr {config.lr:g}, "
+              f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}", flush=True)
     out = fit(config, ds, run, resume=bool(args.resume), checkpoint_interval=args.checkpoint_interval,
-              progress=False if args.no_progress else None)
+              progress=False if args.no_progress else None, verbose=lead, devices=args.devices)
+    if not lead:
+        return 0 if out.status == "finished" else 130
     if out.status == "interrupted":
         print(f"interrupted; checkpoint and metrics saved. Resume with: jaxmlp train --resume {run.path}")
         return 130

@@ -8,6 +8,7 @@ import numpy as np
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, load_dataset
+from jaxmlp.parallel import to_host
 from jaxmlp.runs import RunDir
 from jaxmlp.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
 
@@ -43,6 +44,7 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
 
 def evaluate_state(config: TrainConfig, ds: Dataset, state: TrainState) -> Report:
     program, _ = init(config, ds)
+    state = to_host(state)  # evaluate on this process's default device, whatever mesh trained it
     result = make_evaluate(program)(state, EvalSet.from_arrays(ds.x_test, ds.y_test))
     return Report(ds.name, result["loss"], result["accuracy"],
                   confusion_matrix(ds.y_test, result["predictions"], ds.num_classes),

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 
-import jax
-import numpy as np
-
 from jaxmlp import plots
 from jaxmlp.evaluate import Report
+from jaxmlp.parallel import to_host
 from jaxmlp.runs import RunDir
 from jaxmlp.train import TrainState, linear_kernels
 
@@ -24,7 +22,7 @@ def write_run_figures(run: RunDir, report: Report, state: TrainState) -> list[st
         plots.save(plots.misclassified_gallery(report.images, report.image_shape, report.labels,
                                                report.predictions, report.confidence), path("misclassified.png")),
     ]
-    first = np.asarray(jax.device_get(next(iter(linear_kernels(state.params).values()))))
+    first = next(iter(linear_kernels(to_host(state.params)).values()))
     written.append(plots.save(plots.first_layer_weights(first, report.image_shape), path("first_layer_weights.png")))
     if len(steps.get("stats_step", [])):
         written.append(plots.save(plots.layer_dynamics(steps["stats_step"], steps["grad_norm"], steps["update_ratio"],

@@ -20,6 +20,7 @@ import numpy as np
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, validation_split
 from jaxmlp.errors import UserError
+from jaxmlp.parallel import make_mesh, put_replicated
 from jaxmlp.runs import RunDir
 from jaxmlp.train import (EvalSet, TrainState, epoch_permutation, init, linear_kernels, make_evaluate, make_probe,
                           make_train_chunk)
@@ -125,23 +126,28 @@ class StepLog:
 def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: bool = False,
         checkpoint_interval: float = 30.0, progress: bool | None = None, stop_after_epochs: int | None = None,
         eval_train: bool = False, epoch_hook: Callable[[TrainState], dict] | None = None,
-        verbose: bool = True) -> Outcome:
+        verbose: bool = True, devices: int | None = None) -> Outcome:
     """Train `config` on `ds`. With a `run`, write metrics and checkpoints there (and resume from them).
 
     `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many
     epochs of its schedule, as if interrupted there; `resume=True` continues it.
     `eval_train` adds the training set's eval-mode loss and accuracy to every epoch's row;
     `epoch_hook(state)` returns more fields for the row (the studies use it); `verbose=False` prints nothing.
+    `devices`: how many devices to split each batch over (default: all, across every process of the run).
     """
     t_start = time.perf_counter()
     val = None
     if config.val_fraction:
         ds, (x_val, y_val) = validation_split(ds, config.val_fraction, seed=config.seed)
-        val = EvalSet.from_arrays(x_val, y_val)
+        val = (x_val, y_val)
     if config.batch_size > len(ds.y_train):
         raise UserError(f"--batch-size {config.batch_size} is larger than the {len(ds.y_train)} training images; "
                         "use a smaller batch")
-    program, state = init(config, ds)
+    mesh = make_mesh(devices, config.batch_size)
+    program, state = init(config, ds, mesh)
+    if val is not None:
+        val = EvalSet.from_arrays(*val, mesh=mesh)
+    writes_files = run is not None and jax.process_index() == 0  # one process writes; orbax saves collectively
     checkpointer = run.checkpointer() if run is not None else None
     epoch, batch, sums, metrics = 0, 0, [0.0, 0.0, 0], []
     layers = list(linear_kernels(state.params))
@@ -152,16 +158,16 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
         metrics = [r for r in run.read_metrics() if r["epoch"] <= epoch]
         log = StepLog(layers, run.read_steps(), upto=int(state.step))
 
-    x, y = jax.device_put(ds.x_train), jax.device_put(ds.y_train)
-    test = EvalSet.from_arrays(ds.x_test, ds.y_test)
-    train_eval = EvalSet.from_arrays(ds.x_train, ds.y_train) if eval_train else None
+    x, y = put_replicated((ds.x_train, ds.y_train), mesh)
+    test = EvalSet.from_arrays(ds.x_test, ds.y_test, mesh=mesh)
+    train_eval = EvalSet.from_arrays(ds.x_train, ds.y_train, mesh=mesh) if eval_train else None
     t0 = time.perf_counter()
     perm0 = epoch_permutation(state.key, 0, program.num_train, program.steps_per_epoch, config.batch_size)
     train_chunk = make_train_chunk(program).lower(state, x, y, perm0, jnp.int32(0)).compile()
     evaluate = make_evaluate(program)
     evaluate(state, test)  # compile evaluation too, so epoch timings are steady-state
     probe = make_probe(program)
-    probe_x, probe_y = x[:256], y[:256]  # a fixed batch for the per-layer statistics
+    probe_x, probe_y = put_replicated((ds.x_train[:256], ds.y_train[:256]), mesh)  # fixed batch for layer stats
     probe(state, probe_x, probe_y)
     compile_seconds = time.perf_counter() - t0
 
@@ -173,8 +179,9 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
         if run is None:
             return
         checkpointer.save(int(state.step), state, {"epoch": epoch_, "batch": batch_, "sums": sums_})
-        run.write_metrics(metrics)
-        run.write_steps(log.arrays())
+        if writes_files:
+            run.write_metrics(metrics)
+            run.write_steps(log.arrays())
 
     status = "finished"
     with StopOnSignal() as stop:

@@ -27,9 +27,10 @@ class MLP(nnx.Module):
         self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
         if norm == "batch":
             # momentum=0.9 in Flax's convention equals PyTorch's BatchNorm1d momentum=0.1.
-            self.norms = nnx.List([nnx.BatchNorm(h, momentum=0.9, epsilon=1e-5, rngs=rngs) for h in hidden])
+            self.norms = nnx.List([nnx.BatchNorm(h, momentum=0.9, epsilon=1e-5, use_fast_variance=False, rngs=rngs)
+                                   for h in hidden])
         elif norm == "layer":
-            self.norms = nnx.List([nnx.LayerNorm(h, epsilon=1e-5, rngs=rngs) for h in hidden])
+            self.norms = nnx.List([nnx.LayerNorm(h, epsilon=1e-5, use_fast_variance=False, rngs=rngs) for h in hidden])
         else:
             self.norms = None
         self.dropout = nnx.Dropout(dropout) if dropout > 0 else None

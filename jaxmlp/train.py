@@ -24,11 +24,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
 from jaxmlp.model import MLP
 from jaxmlp.optim import make_optimizer, make_schedule
+from jaxmlp.parallel import batch_sharded, put_replicated
 
 
 # Each chunk ends in a host round trip (about a millisecond); ~250 steps per chunk keeps that small
@@ -54,6 +56,7 @@ class Program:
     num_train: int
     image_shape: tuple[int, int]
     background: float
+    mesh: Mesh | None = None  # data parallelism: batches are split along its "data" axis
 
     @property
     def steps_per_epoch(self) -> int:
@@ -86,8 +89,11 @@ def build_model(config: TrainConfig, num_features: int, num_classes: int, key: j
                dropout=config.dropout, norm=config.norm, rngs=nnx.Rngs(params=key))
 
 
-def init(config: TrainConfig, ds: Dataset) -> tuple[Program, TrainState]:
-    """Build the model and optimizer for `config` on `ds`; return the static program and the initial state."""
+def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Program, TrainState]:
+    """Build the model and optimizer for `config` on `ds`; return the static program and the initial state.
+
+    With a `mesh`, the state is replicated over its devices and every batch is split across them.
+    """
     key = jax.random.key(config.seed)
     init_key, run_key = jax.random.split(key)
     model = build_model(config, ds.num_features, ds.num_classes, init_key)
@@ -97,8 +103,10 @@ def init(config: TrainConfig, ds: Dataset) -> tuple[Program, TrainState]:
     lr = make_schedule(config.lr, config.schedule, total, int(config.warmup_epochs * steps_per_epoch))
     tx = make_optimizer(config.optimizer, lr, momentum=config.momentum,
                         weight_decay=config.weight_decay, clip_norm=config.clip_norm)
-    program = Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background)
+    program = Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background, mesh)
     state = TrainState(params, batch_stats, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(run_key))
+    if mesh is not None:
+        state = put_replicated(state, mesh)
     return program, state
 
 
@@ -147,6 +155,9 @@ def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
 def train_step(program: Program, state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, dict]:
     """One optimizer step on one batch. Returns the new state and the step's loss and number correct."""
     cfg = program.config
+    if program.mesh is not None:  # each device takes its slice of the batch; XLA all-reduces the gradients
+        x = jax.lax.with_sharding_constraint(x, batch_sharded(program.mesh))
+        y = jax.lax.with_sharding_constraint(y, batch_sharded(program.mesh))
     dropout_key = None
     if cfg.augment_shift or cfg.dropout:  # static: a model without randomness pays nothing for keys
         aug_key, dropout_key = jax.random.split(random_stream(state.key, "step", state.step))
@@ -230,14 +241,16 @@ class EvalSet:
     size: int
 
     @classmethod
-    def from_arrays(cls, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> "EvalSet":
+    def from_arrays(cls, x: np.ndarray, y: np.ndarray, batch: int = 1000, mesh: Mesh | None = None) -> "EvalSet":
         n = len(y)
         batch = min(batch, n)
         pad = -n % batch
         xp = np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)]).reshape(-1, batch, x.shape[1])
         yp = np.concatenate([y, np.zeros(pad, y.dtype)])
         mask = np.arange(n + pad) < n
-        return cls(jnp.asarray(xp), jnp.asarray(yp), jnp.asarray(mask), n)
+        arrays = (xp, yp, mask)
+        arrays = put_replicated(arrays, mesh) if mesh is not None else tuple(map(jnp.asarray, arrays))
+        return cls(*arrays, n)
 
 
 def make_evaluate(program: Program):
