@@ -40,7 +40,7 @@ def macs_per_sample(hidden) -> int:
 
 # --- one system per function: returns (run_steps, compile_seconds, extra) -----------------------
 
-def setup_jaxmlp(hidden, batch, x, y, scan: bool):
+def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf16: bool = False):
     import functools
 
     import jax
@@ -50,14 +50,20 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool):
     from jaxmlp.data import Dataset
     from jaxmlp.train import epoch_permutation, init, make_train_chunk, train_step
 
+    from jaxmlp.parallel import make_mesh, put_replicated
+
     ds = Dataset("synthetic", x, y, x[:10], y[:10], (28, 28), CLASSES, 0.0)
-    program, state = init(TrainConfig(hidden=tuple(hidden), batch_size=batch, chunks_per_epoch=1).validate(), ds)
-    xs, ys = jax.device_put(x), jax.device_put(y)
+    mesh = make_mesh(devices, batch) if devices else None
+    config = TrainConfig(hidden=tuple(hidden), batch_size=batch, chunks_per_epoch=1, bf16=bf16).validate()
+    program, state = init(config, ds, mesh)
+    xs, ys = put_replicated((x, y), mesh) if mesh is not None else (jax.device_put(x), jax.device_put(y))
     steps = program.steps_per_epoch
     perm = epoch_permutation(state.key, 0, len(y), steps, batch)
     one_step = jax.jit(functools.partial(train_step, program))
     flops = one_step.lower(state, xs[:batch], ys[:batch]).compile().cost_analysis()
     flops = (flops[0] if isinstance(flops, list) else flops).get("flops")
+    if mesh is not None:
+        flops *= len(mesh.devices.flat)  # cost analysis counts one device's share
     holder = {"state": state}
     t = time.perf_counter()
     if scan:
@@ -189,11 +195,12 @@ def setup_numpy(hidden, batch, x, y):
     return run, 0.0, {}
 
 
-def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: int, steps: int) -> dict:
+def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: int, steps: int,
+           devices: int | None = None, bf16: bool = False) -> dict:
     """Time `steps` optimizer steps (drawn from a `samples` x 784 training set) of one system."""
     x, y = data(samples)
     x, y = x[: steps * batch], y[: steps * batch]  # every system sees exactly `steps` batches per timed call
-    setup = {"jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True),
+    setup = {"jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True, devices=devices, bf16=bf16),
              "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
              "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
              "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
@@ -246,6 +253,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--samples", type=int, default=60_000)
     p.add_argument("--steps", type=int, default=300, help="optimizer steps per timed call (jaxmlp-scan: one scan)")
+    p.add_argument("--devices", type=int, default=None, help="jaxmlp-scan: split batches over this many devices")
+    p.add_argument("--bf16", action="store_true", help="jaxmlp-scan: bfloat16 compute (accelerators)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: " + ", ".join(SYSTEMS))
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per configuration; best kept "
                                                              "(default: 2, quick: 1)")
@@ -255,7 +264,7 @@ def main() -> None:
             print(json.dumps(roofline_worker()))
         else:
             print(json.dumps(worker(args.system, [int(h) for h in args.hidden.split(",")], args.batch, args.samples,
-                                    args.repeats or 3, args.steps)))
+                                    args.repeats or 3, args.steps, args.devices, args.bf16)))
         return
 
     mlps = [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]

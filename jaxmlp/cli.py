@@ -1,4 +1,4 @@
-"""`jaxmlp` command line: train, eval, plot, recipes, study, explain.
+"""`jaxmlp` command line: train, eval, plot, recipes, study, explain, bench.
 
 JAX is imported inside the commands, after flags that must precede its
 initialization (`--deterministic`) are applied, and so `--help` is instant.
@@ -16,6 +16,7 @@ from jaxmlp.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
+BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
 TRAIN_OPTIONS = [
@@ -42,6 +43,7 @@ TRAIN_OPTIONS = [
     ("--augment-shift", "augment_shift", int, "random on-device shifts of up to this many pixels; 0 = off"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the cross-entropy targets"),
     ("--seed", "seed", int, "seed for initialization, shuffling, dropout and augmentation"),
+    ("--bf16", "bf16", "flag", "compute in bfloat16 (parameters, optimizer and loss stay float32); for GPU/TPU"),
     ("--chunks-per-epoch", "chunks_per_epoch", int, "device calls per epoch (progress and Ctrl-C granularity); "
                                                     "0 picks about 250 steps per call, 1 runs each epoch as one lax.scan"),
 ]
@@ -70,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train the MLP. A recipe sets a group of options; options given here override it.")
     train.add_argument("--recipe", help="start from a named recipe (see `jaxmlp recipes`)")
     for flag, field, typ, text in TRAIN_OPTIONS:
+        if typ == "flag":
+            train.add_argument(flag, dest=field, action="store_true", default=argparse.SUPPRESS, help=text)
+            continue
         train.add_argument(flag, dest=field, type=_sizes if typ == "sizes" else typ, default=argparse.SUPPRESS,
                            help=text + _default_text(field))
     train.add_argument("--out", help="run directory (default: a new folder under runs/)")
@@ -110,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--epochs", type=int, help="epochs per run (default: the study's own)")
     study.add_argument("--train-size", type=int, default=10_000,
                        help="use at most this many training images, to keep a study to minutes (default: 10000)")
+
+    bench = sub.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHMARKS),
+                           description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
+                                       "(try: jaxmlp bench throughput --help).")
+    bench.add_argument("name", choices=BENCHMARKS, help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
 
     explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
     explain.add_argument("topic", choices=["autograd"], help="what to explain")
@@ -229,6 +240,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import importlib
+
+    sys.argv = [f"jaxmlp bench {args.name}", *args.options]
+    importlib.import_module(f"benchmarks.{args.name}").main()
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxmlp.explain import explain_autograd
 
@@ -241,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
     command = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "recipes": cmd_recipes, "study": cmd_study,
-               "explain": cmd_explain}[args.command]
+               "explain": cmd_explain, "bench": cmd_bench}[args.command]
     try:
         return command(args)
     except UserError as e:

@@ -38,6 +38,7 @@ class TrainConfig:
     augment_shift: int = 0            # random shifts of up to this many pixels
     label_smoothing: float = 0.0
     seed: int = 0
+    bf16: bool = False                # bfloat16 compute, float32 params and loss (for GPU/TPU)
     chunks_per_epoch: int = 0         # device calls per epoch (progress, Ctrl-C); 0 = auto, 1 = one scan per epoch
     recipe: str | None = None
 

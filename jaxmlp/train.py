@@ -85,8 +85,8 @@ STREAMS = ("epoch", "step", "probe")
 
 
 def build_model(config: TrainConfig, num_features: int, num_classes: int, key: jax.Array) -> MLP:
-    return MLP(num_features, config.hidden, num_classes, activation=config.activation,
-               dropout=config.dropout, norm=config.norm, rngs=nnx.Rngs(params=key))
+    return MLP(num_features, config.hidden, num_classes, activation=config.activation, dropout=config.dropout,
+               norm=config.norm, dtype=jnp.bfloat16 if config.bf16 else None, rngs=nnx.Rngs(params=key))
 
 
 def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Program, TrainState]:

@@ -50,3 +50,10 @@ def test_batchnorm_uses_batch_stats_in_train_and_running_stats_in_eval():
 @pytest.mark.parametrize("norm", ["none", "batch", "layer"])
 def test_every_norm_builds_and_runs(norm):
     assert make(norm=norm, dropout=0.1)(jnp.zeros((3, 784)), train=True, rngs=nnx.Rngs(dropout=0)).shape == (3, 10)
+
+
+def test_bf16_computes_in_bfloat16_with_float32_params():
+    m = make(dtype=jnp.bfloat16, norm="layer")
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(nnx.state(m, nnx.Param)))
+    logits, pre = m.forward(jnp.ones((2, 784)))
+    assert pre[0].dtype == jnp.bfloat16 and logits.dtype == jnp.float32

@@ -1,0 +1,85 @@
+"""Data-parallel throughput against device count (jaxmlp-scan, batch split over a 1-D mesh).
+
+    python -m benchmarks.scaling            # 1, 2, 4, 8 devices; batch 512
+    python -m benchmarks.scaling --quick    # 1, 2 devices (CI)
+
+On a GPU/TPU host the devices are real. On a CPU host each count runs in a fresh process with
+XLA_FLAGS=--xla_force_host_platform_device_count=N: N virtual devices sharing the same cores, so
+the numbers measure the cost of the sharded program and its all-reduce, not a speed-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from benchmarks.common import base_parser, machine, write_outputs
+
+
+def measure(devices: int, hidden: str, batch: int, steps: int, repeats: int, cpu: bool) -> dict:
+    env = dict(os.environ)
+    if cpu:
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--worker", "--system", "jaxmlp-scan",
+                           "--hidden", hidden, "--batch", str(batch), "--samples", str(steps * batch),
+                           "--steps", str(steps), "--repeats", str(repeats), "--devices", str(devices)],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = base_parser(__doc__)
+    p.add_argument("--hidden", default="128,64")
+    p.add_argument("--batch", type=int, default=512)
+    args = p.parse_args()
+    import jax
+
+    cpu = jax.devices()[0].platform == "cpu"
+    counts = [1, 2] if args.quick else ([1, 2, 4, 8] if cpu else [n for n in (1, 2, 4, 8) if n <= jax.device_count()])
+    steps, repeats = (20, 2) if args.quick else (100, 3)
+    rows = []
+    for n in counts:
+        print(f"{n} device(s) ...", file=sys.stderr, flush=True)
+        rows.append({"devices": n, **measure(n, args.hidden, args.batch, steps, repeats, cpu)})
+    base = rows[0].get("samples_per_s")
+    table = ["| devices | samples/s (median) | relative to 1 device | step ms |", "|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            table.append(f"| {r['devices']} | {r['error']} | | |")
+        else:
+            table.append(f"| {r['devices']} | {r['samples_per_s']:,.0f} | {r['samples_per_s'] / base:.2f} | "
+                         f"{r['step_ms']:.2f} |")
+    note = ("\n\nCPU host: virtual devices share the same cores, so this is the overhead of sharding, not a "
+            "speed-up." if cpu else "")
+    results = {"machine": machine(), "command": "python -m benchmarks.scaling" + (" --quick" if args.quick else ""),
+               "virtual_cpu_devices": cpu, "batch": args.batch, "hidden": args.hidden, "rows": rows}
+    for path in write_outputs(args.out or "benchmarks/results/scaling", "scaling", results, "\n".join(table) + note,
+                              chart(rows)):
+        print(path)
+
+
+def chart(rows):
+    import matplotlib.pyplot as plt
+
+    from jaxmlp import plots
+
+    ok = [r for r in rows if "samples_per_s" in r]
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot([r["devices"] for r in ok], [r["samples_per_s"] for r in ok], marker="o", label="measured")
+        if ok:
+            ax.plot([r["devices"] for r in ok], [ok[0]["samples_per_s"] * r["devices"] for r in ok], ls="--",
+                    color="gray", label="perfect scaling")
+        ax.set(xlabel="devices", ylabel="training samples / second", xscale="log", title="data-parallel scaling")
+        ax.set_xticks([r["devices"] for r in ok], [str(r["devices"]) for r in ok])
+        ax.legend()
+        fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    main()

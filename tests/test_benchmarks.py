@@ -1,0 +1,40 @@
+"""Every benchmark's --quick mode runs and writes its JSON, markdown table and PNG chart."""
+
+import json
+import os
+
+import pytest
+
+from tests.test_cli import jaxmlp
+
+
+def run_quick(name, tmp_path, *extra):
+    r = jaxmlp("bench", name, "--quick", "--out", tmp_path, *extra, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    for ext in ("json", "md", "png"):
+        assert os.path.getsize(tmp_path / f"{name}.{ext}") > 200, ext
+    results = json.loads((tmp_path / f"{name}.json").read_text())
+    assert results["machine"]["cores"] >= 1 and "jax" in results["machine"]["versions"]
+    return results
+
+
+def test_throughput_quick(tmp_path):
+    results = run_quick("throughput", tmp_path, "--systems", "jaxmlp-scan,jaxmlp-step,tracer,numpy")
+    rows = {(r["system"], r["batch"]): r for r in results["rows"]}
+    for system in ("jaxmlp-scan", "jaxmlp-step", "tracer", "numpy"):
+        for batch in (64, 512):
+            r = rows[(system, batch)]
+            assert r["samples_per_s"] > 0 and r["samples_per_s_min"] <= r["samples_per_s"] <= r["samples_per_s_max"]
+    assert 0 < rows[("jaxmlp-scan", 512)]["mfu"] < 1.5  # XLA's FLOP count against the measured matmul roofline
+    assert results["roofline"]["flops_per_s"] > 1e9
+    assert "| jaxmlp-scan |" in (tmp_path / "throughput.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["time_to_accuracy", "scaling", "tracer_mnist"])
+def test_other_benchmarks_quick(tmp_path, name):
+    results = run_quick(name, tmp_path)
+    assert results["rows"]
+    if name == "time_to_accuracy":
+        assert results["rows"][0]["median_seconds"] > 0
+    if name == "tracer_mnist":
+        assert results["rows"][-1]["test_accuracy"] > 0.8
