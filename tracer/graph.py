@@ -100,6 +100,11 @@ class Node:
     def backward(self, *grads):
         raise NotImplementedError
 
+    def needs_input_grad(self, i: int) -> bool:
+        """Whether input `i` leads anywhere: PyTorch's `task_should_compute_output`, which lets a
+        backward formula skip work (the input gradient of a first layer, say)."""
+        return self.next_functions[i][0] is not None
+
     def register_prehook(self, input_nr: int, hook) -> None:
         self._pre_hooks.setdefault(input_nr, []).append(hook)
 
@@ -124,7 +129,9 @@ class AccumulateGrad(Node):
         if leaf is None:
             return ()
         if leaf._grad is None:
-            leaf._grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
+            # A C-ordered copy: a weight gradient arrives as a transposed view, and optimizers run faster on
+            # arrays laid out like the parameter.
+            leaf._grad = Tensor(np.array(grad, dtype=leaf.data.dtype, order="C", copy=True))
         else:
             leaf._grad.data += grad  # in place: the very same array object keeps accumulating
         return ()

@@ -72,7 +72,8 @@ def rsub(a, scalar):
 class MulBackward0(Node):
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
-        return unbroadcast(g * b.data, a.shape), unbroadcast(g * a.data, b.shape)
+        return (unbroadcast(g * b.data, a.shape) if self.needs_input_grad(0) else None,
+                unbroadcast(g * a.data, b.shape) if self.needs_input_grad(1) else None)
 
 
 def mul(a, b):
@@ -371,10 +372,16 @@ def permute(a, *dims):
     return record(np.transpose(a.data, dims), PermuteBackward0, a, dims=dims)[0]
 
 
+def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2: np.ndarray) -> np.ndarray:
+    """mat1ᵀ·g, laid out like mat2 (PyTorch's mm_mat2_backward does the same): when mat2 is a transposed
+    weight, computing (gᵀ·mat1)ᵀ makes the weight's gradient come out C-contiguous, like the weight."""
+    return (g.T @ mat1).T if mat2.flags.f_contiguous and not mat2.flags.c_contiguous else mat1.T @ g
+
+
 class MmBackward0(Node):
     def backward(self, g):
         a, b = self.saved("self").data, self.saved("mat2").data
-        return g @ b.T, a.T @ g
+        return (g @ b.T if self.needs_input_grad(0) else None), (_mat2_grad(a, g, b) if self.needs_input_grad(1) else None)
 
 
 def mm(a, b):
@@ -387,7 +394,9 @@ def mm(a, b):
 class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's order: (bias, mat1, mat2)
     def backward(self, g):
         mat1, mat2 = self.saved("mat1").data, self.saved("mat2").data
-        return unbroadcast(g, self.self_shape), g @ mat2.T, mat1.T @ g
+        return (unbroadcast(g, self.self_shape) if self.needs_input_grad(0) else None,
+                g @ mat2.T if self.needs_input_grad(1) else None,
+                _mat2_grad(mat1, g, mat2) if self.needs_input_grad(2) else None)
 
 
 def addmm(bias, mat1, mat2):
