@@ -45,7 +45,7 @@ def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
         rows.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
                      "test_accuracy": float(np.mean(predictions == ds.y_test)), "seconds": time.perf_counter() - t})
         print(f"epoch {epoch + 1}: train loss {rows[-1]['train_loss']:.4f}, test accuracy "
-              f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['seconds']:.1f}s)", flush=True)
+              f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['seconds']:.2f}s)", flush=True)
     return rows
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         (" --quick" if args.quick else "") + (f" --epochs {args.epochs}" if args.epochs else "")
     results = {"machine": machine(), "command": command, "dataset": ds.name, "rows": rows}
     table = "| epoch | train loss | test accuracy | seconds |\n|---|---|---|---|\n" + "\n".join(
-        f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.1f} |" for r in rows)
+        f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.2f} |" for r in rows)
     fig = figure(rows, ds.name)
     for path in write_outputs(args.out or "benchmarks/results/tracer_mnist", "tracer_mnist", results, table, fig):
         print(path)

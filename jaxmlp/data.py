@@ -144,7 +144,9 @@ def _tfds_split(source) -> tuple[np.ndarray, np.ndarray]:
 
 def tfds_is_prepared(name: str, data_dir: str | None = None) -> bool:
     import tensorflow_datasets as tfds
+    from absl import logging as absl_logging
 
+    absl_logging.set_verbosity(absl_logging.ERROR)  # an absent dataset is an answer here, not a warning
     try:
         return tfds.builder(name, data_dir=data_dir).is_prepared()
     except Exception:  # a broken cache reads as "not prepared"
