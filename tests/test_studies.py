@@ -4,7 +4,6 @@ import json
 import os
 
 import numpy as np
-import pytest
 
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import StudyOptions

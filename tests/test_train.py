@@ -1,4 +1,3 @@
-import dataclasses
 
 import jax
 import numpy as np
