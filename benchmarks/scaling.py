@@ -58,11 +58,11 @@ def main() -> None:
     results = {"machine": machine(), "command": "python -m benchmarks.scaling" + (" --quick" if args.quick else ""),
                "virtual_cpu_devices": cpu, "batch": args.batch, "hidden": args.hidden, "rows": rows}
     for path in write_outputs(args.out or "benchmarks/results/scaling", "scaling", results, "\n".join(table) + note,
-                              chart(rows)):
+                              chart(rows, cpu)):
         print(path)
 
 
-def chart(rows):
+def chart(rows, virtual: bool):
     import matplotlib.pyplot as plt
 
     from jaxmlp import plots
@@ -74,7 +74,9 @@ def chart(rows):
         if ok:
             ax.plot([r["devices"] for r in ok], [ok[0]["samples_per_s"] * r["devices"] for r in ok], ls="--",
                     color="gray", label="perfect scaling")
-        ax.set(xlabel="devices", ylabel="training samples / second", xscale="log", title="data-parallel scaling")
+        title = "data-parallel scaling" + (" (virtual CPU devices sharing the same cores)" if virtual else "")
+        ax.set(xlabel="devices", ylabel="training samples / second", xscale="log", title=title)
+        ax.minorticks_off()
         ax.set_xticks([r["devices"] for r in ok], [str(r["devices"]) for r in ok])
         ax.legend()
         fig.tight_layout()
