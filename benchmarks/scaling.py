@@ -74,7 +74,7 @@ def chart(rows, virtual: bool):
         if ok:
             ax.plot([r["devices"] for r in ok], [ok[0]["samples_per_s"] * r["devices"] for r in ok], ls="--",
                     color="gray", label="perfect scaling")
-        title = "data-parallel scaling" + (" (virtual CPU devices sharing the same cores)" if virtual else "")
+        title = "data-parallel scaling" + ("\n(virtual CPU devices on the same cores)" if virtual else "")
         ax.set(xlabel="devices", ylabel="training samples / second", xscale="log", title=title)
         ax.minorticks_off()
         ax.set_xticks([r["devices"] for r in ok], [str(r["devices"]) for r in ok])
