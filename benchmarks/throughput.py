@@ -15,6 +15,7 @@ matmul roofline (a large `jnp.dot`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -247,7 +248,7 @@ def chart(rows: list[dict]):
 
 def main() -> None:
     p = base_parser(__doc__)
-    p.add_argument("--worker", action="store_true", help=argparse_hidden())
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--system", choices=SYSTEMS + ("roofline",))
     p.add_argument("--hidden", default="128,64")
     p.add_argument("--batch", type=int, default=64)
@@ -327,11 +328,6 @@ def main() -> None:
     out = args.out or "benchmarks/results/throughput"
     for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt, chart(rows)):
         print(path)
-
-
-def argparse_hidden():
-    import argparse
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -136,17 +136,15 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
     `devices`: how many devices to split each batch over (default: all, across every process of the run).
     """
     t_start = time.perf_counter()
-    val = None
+    val_arrays = None
     if config.val_fraction:
-        ds, (x_val, y_val) = validation_split(ds, config.val_fraction, seed=config.seed)
-        val = (x_val, y_val)
+        ds, val_arrays = validation_split(ds, config.val_fraction, seed=config.seed)
     if config.batch_size > len(ds.y_train):
         raise UserError(f"--batch-size {config.batch_size} is larger than the {len(ds.y_train)} training images; "
                         "use a smaller batch")
     mesh = make_mesh(devices, config.batch_size)
     program, state = init(config, ds, mesh)
-    if val is not None:
-        val = EvalSet.from_arrays(*val, mesh=mesh)
+    val = EvalSet.from_arrays(*val_arrays, mesh=mesh) if val_arrays is not None else None
     writes_files = run is not None and jax.process_index() == 0  # one process writes; orbax saves collectively
     checkpointer = run.checkpointer() if run is not None else None
     epoch, batch, sums, metrics = 0, 0, [0.0, 0.0, 0], []

@@ -185,10 +185,11 @@ def run(options: StudyOptions) -> str:
     figures = {"optimizer_curves.png": _curves_figure(runs, best_lr, steps_per_epoch),
                "optimizer_paths.png": _surfaces_figure(paths),
                "adam_step_sizes.png": _step_size_figure(eff, adam_step, best_lr["sgd"], sgd_step)}
+    setup = _config(options, "adam", 1e-3, 0, val=False)  # what every run shares
     sections = [
         ("Setup", f"Dataset **{ds.name}**, {len(ds.y_train)} training images, MLP {ds.num_features}-"
-                  f"{'-'.join(map(str, _config(options, 'adam', 0, 0, False).hidden))}-{ds.num_classes}, batch 64, "
-                  f"{_config(options, 'adam', 0, 0, False).epochs} epochs. Learning rates from the grid "
+                  f"{'-'.join(map(str, setup.hidden))}-{ds.num_classes}, batch {setup.batch_size}, "
+                  f"{setup.epochs} epochs. Learning rates from the grid "
                   f"{'(quick mode: one value each)' if options.quick else str(LR_GRIDS)} were chosen by the lowest "
                   f"validation loss (10% of the training images held out), then {seeds} seeds were trained on all "
                   "training images. Wall times exclude compilation."),
