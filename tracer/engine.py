@@ -70,24 +70,15 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
         needed = _nodes_leading_to(root, {node for node, _ in capture})
         captured = {edge: None for edge in capture}
     deps = _count_dependencies(root, needed)
-    buffers: dict[Node, list] = {}
+    buffers: dict[Node, list] = {}  # node -> its input buffer, one slot per input
     ready = [(-root._sequence_nr, id(root), root)]
     while ready:
-        _, _, node = heapq.heappop(ready)
-        inputs = buffers.pop(node, [])
-        for nr, hooks in node._pre_hooks.items():
-            for hook in list(hooks):
-                if nr < len(inputs) and inputs[nr] is not None:
-                    new = hook(_as_tensor(inputs[nr]))
-                    if new is not None:
-                        inputs[nr] = new.data if hasattr(new, "data") else np.asarray(new)
-        for nr, ref in node._retain_grad.items():
-            t = ref()
-            if t is not None and nr < len(inputs) and inputs[nr] is not None:
-                if t._grad is None:
-                    t._grad = _as_tensor(np.array(inputs[nr], copy=True))
-                else:
-                    t._grad.data = t._grad.data + inputs[nr]
+        node = heapq.heappop(ready)[2]
+        inputs = buffers.pop(node, ())
+        if node._pre_hooks:
+            _call_pre_hooks(node, inputs)
+        if node._retain_grad:
+            _retain_grads(node, inputs)
         if captured is not None:
             for nr, g in enumerate(inputs):
                 if (node, nr) in captured:
@@ -97,22 +88,43 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
         outputs = node.backward(*inputs)
         if trace is not None:
             trace.append((node, inputs))
-        if not retain_graph and not isinstance(node, GraphRoot):
+        if not retain_graph and node._saved:
             node.release_variables()
         for (child, nr), g in zip(node.next_functions, outputs):
             if child is None or (needed is not None and child not in needed):
                 continue
-            buf = buffers.setdefault(child, [])
-            while len(buf) <= nr:
-                buf.append(None)
+            buf = buffers.get(child)
+            if buf is None:
+                buf = buffers[child] = [None] * child.num_inputs
             if g is not None:
                 buf[nr] = g if buf[nr] is None else buf[nr] + g  # the input buffer sums contributions
             deps[child] -= 1
-            if deps[child] == 0:
+            if not deps[child]:
                 heapq.heappush(ready, (-child._sequence_nr, id(child), child))
     if captured is not None:
         return [captured[edge] for edge in capture]
     return None
+
+
+def _call_pre_hooks(node: Node, inputs: list) -> None:
+    """Hooks registered on the gradient arriving at input `nr`; a hook's return value replaces it."""
+    for nr, hooks in node._pre_hooks.items():
+        for hook in list(hooks):
+            if inputs[nr] is not None:
+                new = hook(_as_tensor(inputs[nr]))
+                if new is not None:
+                    inputs[nr] = new.data if hasattr(new, "data") else np.asarray(new)
+
+
+def _retain_grads(node: Node, inputs: list) -> None:
+    """Store the gradient of each non-leaf output of `node` that asked for it (`retain_grad()`)."""
+    for nr, ref in node._retain_grad.items():
+        t = ref()
+        if t is not None and inputs[nr] is not None:
+            if t._grad is None:
+                t._grad = _as_tensor(np.array(inputs[nr], copy=True))
+            else:
+                t._grad.data = t._grad.data + inputs[nr]
 
 
 def _as_tensor(array):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import sys
 import weakref
+from types import MappingProxyType
 
 import numpy as np
 
@@ -62,15 +63,20 @@ class SavedTensor:
         return t
 
 
+_NONE = MappingProxyType({})  # read-only and shared: most nodes never get a hook or a retain_grad
+
+
 class Node:
     """One backward function. Subclasses implement `backward(*grads) -> tuple of input grads`."""
+
+    num_inputs = 1  # gradients it receives: one per output of the forward op (every op here has one output)
+    _pre_hooks: dict[int, list] = _NONE     # input_nr -> hooks on the gradient arriving there
+    _retain_grad: dict[int, object] = _NONE  # input_nr -> weakref to a non-leaf that wants .grad
 
     def __init__(self):
         self._sequence_nr = next(_sequence)
         self.next_functions: tuple[tuple[Node | None, int], ...] = ()
         self._saved: dict[str, SavedTensor] = {}
-        self._pre_hooks: dict[int, list] = {}      # input_nr -> hooks on the gradient arriving there
-        self._retain_grad: dict[int, object] = {}  # input_nr -> weakref to a non-leaf that wants .grad
 
     def name(self) -> str:
         return type(self).__name__
@@ -105,8 +111,19 @@ class Node:
         backward formula skip work (the input gradient of a first layer, say)."""
         return self.next_functions[i][0] is not None
 
-    def register_prehook(self, input_nr: int, hook) -> None:
-        self._pre_hooks.setdefault(input_nr, []).append(hook)
+    def register_prehook(self, input_nr: int, hook) -> list:
+        """Add `hook` for the gradient arriving at `input_nr`; returns that input's hook list (for removal)."""
+        if self._pre_hooks is _NONE:
+            self._pre_hooks = {}
+        hooks = self._pre_hooks.setdefault(input_nr, [])
+        hooks.append(hook)
+        return hooks
+
+    def retain_grad_of(self, output) -> None:
+        """Have the engine store the gradient arriving for the non-leaf `output` of this node in its `.grad`."""
+        if self._retain_grad is _NONE:
+            self._retain_grad = {}
+        self._retain_grad[output._output_nr] = weakref.ref(output)
 
 
 class AccumulateGrad(Node):
@@ -123,14 +140,14 @@ class AccumulateGrad(Node):
         return self._variable()
 
     def backward(self, grad):
-        from tracer.tensor import Tensor
-
-        leaf = self.variable
+        leaf = self._variable()
         if leaf is None:
             return ()
         if leaf._grad is None:
-            # A C-ordered copy: a weight gradient arrives as a transposed view, and optimizers run faster on
-            # arrays laid out like the parameter.
+            from tracer.tensor import Tensor  # (tensor.py imports this module)
+
+            # A copy, since other nodes may still hold `grad` (PyTorch steals it when its refcount proves
+            # otherwise), C-ordered like the parameter: optimizers run faster on matching layouts.
             leaf._grad = Tensor(np.array(grad, dtype=leaf.data.dtype, order="C", copy=True))
         else:
             leaf._grad.data += grad  # in place: the very same array object keeps accumulating
@@ -139,6 +156,8 @@ class AccumulateGrad(Node):
 
 class GraphRoot(Node):
     """The engine's entry node: its `next_functions` are the roots, its outputs the seed gradients."""
+
+    num_inputs = 0
 
     def __init__(self, edges, grads):
         super().__init__()
@@ -164,10 +183,10 @@ def reachable(root: Node) -> list[Node]:
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum `grad` down to `shape`: the backward of NumPy broadcasting."""
-    if grad.shape == tuple(shape):
+    if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = np.add.reduce(grad, axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     return grad.sum(axis=axes, keepdims=True) if axes else grad

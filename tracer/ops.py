@@ -25,15 +25,24 @@ def as_tensor(x, like=None) -> Tensor:
 
 
 def record(data, node_cls, *inputs, **attrs):
-    """Wrap `data` as the output of `node_cls` applied to `inputs`; returns (tensor, node or None)."""
+    """Wrap `data` as the output of `node_cls` applied to `inputs`; returns (tensor, node or None).
+
+    No node is made under `no_grad()` or when no input requires grad (every edge is then `(None, 0)`).
+    """
     out = Tensor(data)
-    if not is_grad_enabled() or not any(isinstance(t, Tensor) and t.requires_grad for t in inputs):
+    if not is_grad_enabled():
+        return out, None
+    edges = tuple([t.gradient_edge() if isinstance(t, Tensor) else NO_EDGE for t in inputs])
+    if all(node is None for node, _ in edges):
         return out, None
     node = node_cls()
-    node.next_functions = tuple(t.gradient_edge() if isinstance(t, Tensor) else (None, 0) for t in inputs)
+    node.next_functions = edges
     node.__dict__.update(attrs)
     out.grad_fn = node
     return out, node
+
+
+NO_EDGE = (None, 0)
 
 
 # --- elementwise binary -----------------------------------------------------
@@ -451,14 +460,15 @@ def getitem(a, index):
 # --- neural-network ops -------------------------------------------------------------
 
 def _log_softmax(x, dim):
-    shifted = x - x.max(axis=dim, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    # (ufunc reductions called directly: the ndarray.max / .sum wrappers cost more than the work on small batches)
+    shifted = x - np.maximum.reduce(x, axis=dim, keepdims=True)
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=dim, keepdims=True))
 
 
 class LogSoftmaxBackward0(Node):
     def backward(self, g):
         y = self.saved("result").data
-        return (g - np.exp(y) * g.sum(axis=self.dim, keepdims=True),)
+        return (g - np.exp(y) * np.add.reduce(g, axis=self.dim, keepdims=True),)
 
 
 def log_softmax(a, dim=-1):
@@ -471,18 +481,19 @@ def log_softmax(a, dim=-1):
 class NllLossBackward0(Node):
     def backward(self, g):
         n = self.self_shape[0]
-        out = np.zeros(self.self_shape, dtype=np.result_type(g, np.float32) if g.dtype != np.float64 else g.dtype)
+        out = np.zeros(self.self_shape, dtype=g.dtype)
         out[np.arange(n), self.target] = -g / (n if self.reduction == "mean" else 1)
         return (out,)
 
 
 def nll_loss(logp, target, reduction="mean"):
-    target = target.data if isinstance(target, Tensor) else np.asarray(target)
-    picked = -logp.data[np.arange(len(target)), target]
-    value = picked.mean() if reduction == "mean" else picked.sum()
+    target = np.asarray(target.data if isinstance(target, Tensor) else target, dtype=np.int64)
+    n = len(target)
+    total = -np.add.reduce(logp.data[np.arange(n), target])
+    value = total / n if reduction == "mean" else total
     # The target is not differentiable, so it gets no edge at all (unlike a scalar operand, which gets (None, 0)).
     return record(np.asarray(value, dtype=logp.dtype), NllLossBackward0, logp,
-                  self_shape=logp.shape, target=target.astype(np.int64), reduction=reduction)[0]
+                  self_shape=logp.shape, target=target, reduction=reduction)[0]
 
 
 class NativeBatchNormBackward0(Node):

@@ -25,8 +25,8 @@ class Optimizer:
     def step(self) -> None:
         with no_grad():
             for p in self.params:
-                if p.grad is not None:
-                    self._update(p, p.grad.data, self.state[id(p)], **self.defaults)
+                if p._grad is not None:
+                    self._update(p, p._grad.data, self.state[id(p)], **self.defaults)
                     p._bump_version()  # an in-place update, like torch's p.add_(...)
 
 

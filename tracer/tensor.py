@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-import weakref
 
 import numpy as np
 
@@ -59,9 +58,11 @@ NON_LEAF_GRAD_WARNING = (
 
 class Tensor:
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
+    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_output_nr", "_accumulator", "_version_counter",
+                 "_retains_grad", "__weakref__")
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = np.asarray(data, dtype=dtype)
+        self.data = data if dtype is None and type(data) is np.ndarray else np.asarray(data, dtype=dtype)
         if requires_grad and self.data.dtype.kind != "f":
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
         self._requires_grad = requires_grad
@@ -113,7 +114,7 @@ class Tensor:
         if self.grad_fn is not None:
             return (self.grad_fn, self._output_nr)
         if self._requires_grad:
-            if self._accumulator is None or self._accumulator.variable is not self:
+            if self._accumulator is None:
                 self._accumulator = AccumulateGrad(self)
             return (self._accumulator, 0)
         return (None, 0)
@@ -122,16 +123,14 @@ class Tensor:
         if self.is_leaf or self._retains_grad:
             return
         self._retains_grad = True
-        self.grad_fn._retain_grad[self._output_nr] = weakref.ref(self)
+        self.grad_fn.retain_grad_of(self)
 
     def register_hook(self, hook) -> RemovableHandle:
         """`hook(grad) -> grad or None`: runs when this tensor's gradient is computed, before it is used."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         node, nr = self.gradient_edge()
-        hooks = node._pre_hooks.setdefault(nr, [])
-        hooks.append(hook)
-        return RemovableHandle(hooks, hook)
+        return RemovableHandle(node.register_prehook(nr, hook), hook)
 
     def backward(self, gradient=None, retain_graph=None) -> None:
         from tracer.autograd import backward
