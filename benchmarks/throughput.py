@@ -4,7 +4,9 @@
     python -m benchmarks.throughput --quick    # small: 784-128-64-10, 50 steps per call (CI)
 
 Systems: jaxmlp with a whole epoch in one `lax.scan`; jaxmlp with a jitted step called from Python;
-PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy.
+PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy. One reference,
+`matmul-floor`, is not a trainer: the step's matrix products alone in one `lax.scan` (no softmax, no
+optimizer, no gather), the ceiling any XLA:CPU version of this MLP can reach.
 Each system runs in its own process, so its peak memory is its own. Every run: a warm-up
 call (which includes compilation, reported separately), then `--repeats` timed calls of the
 same `--steps` optimizer steps (jaxmlp-scan runs them as one `lax.scan`, as it runs an epoch); the median is reported with the min-max spread. Systems are interleaved
@@ -25,7 +27,7 @@ import numpy as np
 
 from benchmarks.common import base_parser, machine, peak_rss_mb, run_worker, timed_repeats, write_outputs
 
-SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy")
+SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy", "matmul-floor")
 FEATURES, CLASSES = 784, 10
 
 
@@ -86,6 +88,46 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
                 s, stats = step(s, xs, ys, perm, jnp.int32(i))
             jax.block_until_ready(stats["loss"])
             holder["state"] = s
+    return run, time.perf_counter() - t, {"xla_flops_per_step": flops}
+
+
+def setup_matmul_floor(hidden, batch, x, y):
+    """The eight matrix products of a training step (forward, weight and input gradients) and nothing else.
+
+    Batches are contiguous slices, the "update" is a scaled subtraction XLA fuses into the weight gradient's
+    consumer: what remains is XLA:CPU's matmul kernels on these shapes, so the gap between jaxmlp-scan
+    and this row is all a real step can still win, and this row's MFU is the most any XLA version reaches.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    sizes = [FEATURES, *hidden, CLASSES]
+    keys = jax.random.split(jax.random.key(0), len(sizes) - 1)
+    ws = [jax.random.normal(k, (a, b), jnp.float32) / math.sqrt(a) for k, a, b in zip(keys, sizes[:-1], sizes[1:])]
+    xs = jax.device_put(x)
+    steps = len(x) // batch
+
+    def step(ws, xs, i):
+        acts = [jax.lax.dynamic_slice_in_dim(xs, i * batch, batch)]
+        for w in ws:
+            acts.append(acts[-1] @ w)
+        g, grads = acts.pop(), []
+        for layer in reversed(range(len(ws))):
+            grads.append(acts[layer].T @ g)
+            if layer:  # the input has no gradient, as in jaxmlp, torch and tracer
+                g = g @ ws[layer].T
+        return [w - 1e-9 * gw for w, gw in zip(ws, reversed(grads))]
+
+    flops = jax.jit(step).lower(ws, xs, jnp.int32(0)).compile().cost_analysis()
+    flops = (flops[0] if isinstance(flops, list) else flops).get("flops")
+    t = time.perf_counter()
+    epoch = jax.jit(lambda ws, xs: jax.lax.scan(lambda w, i: (step(w, xs, i), None), ws, jnp.arange(steps))[0])
+    epoch = epoch.lower(ws, xs).compile()
+    holder = {"ws": ws}
+
+    def run():
+        holder["ws"] = jax.block_until_ready(epoch(holder["ws"], xs))
+
     return run, time.perf_counter() - t, {"xla_flops_per_step": flops}
 
 
@@ -206,7 +248,8 @@ def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: in
              "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
              "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
              "tracer": lambda: setup_tracer(hidden, batch, x, y),
-             "numpy": lambda: setup_numpy(hidden, batch, x, y)}[system]
+             "numpy": lambda: setup_numpy(hidden, batch, x, y),
+             "matmul-floor": lambda: setup_matmul_floor(hidden, batch, x, y)}[system]
     run, compile_s, extra = setup()
     t = timed_repeats(run, repeats, warmup=1)
     sps = [steps * batch / s for s in t["all"]]

@@ -19,13 +19,17 @@ def run_quick(name, tmp_path, *extra):
 
 
 def test_throughput_quick(tmp_path):
-    results = run_quick("throughput", tmp_path, "--systems", "jaxmlp-scan,jaxmlp-step,tracer,numpy")
+    systems = ("jaxmlp-scan", "jaxmlp-step", "tracer", "numpy", "matmul-floor")
+    results = run_quick("throughput", tmp_path, "--systems", ",".join(systems))
     rows = {(r["system"], r["batch"]): r for r in results["rows"]}
-    for system in ("jaxmlp-scan", "jaxmlp-step", "tracer", "numpy"):
+    for system in systems:
         for batch in (64, 512):
             r = rows[(system, batch)]
             assert r["samples_per_s"] > 0 and r["samples_per_s_min"] <= r["samples_per_s"] <= r["samples_per_s_max"]
     assert 0 < rows[("jaxmlp-scan", 512)]["mfu"] < 1.5  # XLA's FLOP count against the measured matmul roofline
+    # The floor is the step's matrix products alone: most of a step's FLOPs, never more of them.
+    step, floor = rows[("jaxmlp-scan", 512)]["xla_flops_per_step"], rows[("matmul-floor", 512)]["xla_flops_per_step"]
+    assert 0.9 * step < floor <= step
     assert results["roofline"]["flops_per_s"] > 1e9
     assert "| jaxmlp-scan |" in (tmp_path / "throughput.md").read_text()
 
