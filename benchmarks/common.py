@@ -48,10 +48,19 @@ def timed_repeats(fn, repeats: int, warmup: int = 1) -> dict:
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "all": times}
 
 
-def run_worker(module: str, args: list[str], timeout: float = 1800) -> dict:
-    """Run `python -m module --worker ARGS` in a fresh process (its own memory peak); return its JSON result."""
+# glibc serves blocks above its mmap threshold with fresh mmaps and unmaps them on free, so a loop that makes
+# large temporaries can page-fault them in again on every step; which program suffers depends on the order
+# of its allocations, not on its arithmetic. Fixing the threshold high makes every worker reuse memory alike.
+STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
+
+def run_worker(module: str, args: list[str], timeout: float = 1800, env: dict | None = None) -> dict:
+    """Run `python -m module --worker ARGS` in a fresh process (its own memory peak); return its JSON result.
+
+    env: variables added to this process's environment for the worker (e.g. `STEADY_MALLOC`).
+    """
     proc = subprocess.run([sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -10,7 +10,9 @@ optimizer, no gather), the ceiling any XLA:CPU version of this MLP can reach.
 Each system runs in its own process, so its peak memory is its own. Every run: a warm-up
 call (which includes compilation, reported separately), then `--repeats` timed calls of the
 same `--steps` optimizer steps (jaxmlp-scan runs them as one `lax.scan`, as it runs an epoch); the median is reported with the min-max spread. Systems are interleaved
-over `--rounds` and each keeps its best round, since a shared machine's speed wanders. MFU counts the FLOPs
+over `--rounds` and each keeps its best round, since a shared machine's speed wanders. Every worker runs with
+glibc's mmap threshold fixed (`STEADY_MALLOC`; `--default-malloc` to leave it alone): with the default, the
+NumPy baseline page-faults its large temporaries in again every step and loses up to half its speed. MFU counts the FLOPs
 XLA's cost analysis reports for one compiled step, against this machine's measured fp32
 matmul roofline (a large `jnp.dot`).
 """
@@ -25,7 +27,8 @@ import time
 
 import numpy as np
 
-from benchmarks.common import base_parser, machine, peak_rss_mb, run_worker, timed_repeats, write_outputs
+from benchmarks.common import (STEADY_MALLOC, base_parser, machine, peak_rss_mb, run_worker, timed_repeats,
+                               write_outputs)
 
 SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy", "matmul-floor")
 FEATURES, CLASSES = 784, 10
@@ -36,9 +39,10 @@ def data(samples: int):
     return rng.standard_normal((samples, FEATURES), dtype=np.float32), rng.integers(0, CLASSES, samples).astype(np.int32)
 
 
-def macs_per_sample(hidden) -> int:
-    sizes = [FEATURES, *hidden, CLASSES]
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+def xla_flops(compiled) -> float:
+    """FLOPs of one call of a compiled function, as XLA's cost analysis counts them."""
+    cost = compiled.cost_analysis()
+    return (cost[0] if isinstance(cost, list) else cost).get("flops")
 
 
 # --- one system per function: returns (run_steps, compile_seconds, extra) -----------------------
@@ -63,8 +67,7 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
     steps = program.steps_per_epoch
     perm = epoch_permutation(state.key, 0, len(y), steps, batch)
     one_step = jax.jit(functools.partial(train_step, program))
-    flops = one_step.lower(state, xs[:batch], ys[:batch]).compile().cost_analysis()
-    flops = (flops[0] if isinstance(flops, list) else flops).get("flops")
+    flops = xla_flops(one_step.lower(state, xs[:batch], ys[:batch]).compile())
     if mesh is not None:
         flops *= len(mesh.devices.flat)  # cost analysis counts one device's share
     holder = {"state": state}
@@ -118,8 +121,7 @@ def setup_matmul_floor(hidden, batch, x, y):
                 g = g @ ws[layer].T
         return [w - 1e-9 * gw for w, gw in zip(ws, reversed(grads))]
 
-    flops = jax.jit(step).lower(ws, xs, jnp.int32(0)).compile().cost_analysis()
-    flops = (flops[0] if isinstance(flops, list) else flops).get("flops")
+    flops = xla_flops(jax.jit(step).lower(ws, xs, jnp.int32(0)).compile())
     t = time.perf_counter()
     epoch = jax.jit(lambda ws, xs: jax.lax.scan(lambda w, i: (step(w, xs, i), None), ws, jnp.arange(steps))[0])
     epoch = epoch.lower(ws, xs).compile()
@@ -292,14 +294,16 @@ def chart(rows: list[dict]):
 def main() -> None:
     p = base_parser(__doc__)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: one measurement
-    p.add_argument("--system", choices=SYSTEMS + ("roofline",))
-    p.add_argument("--hidden", default="128,64")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--samples", type=int, default=60_000)
+    p.add_argument("--system", choices=SYSTEMS + ("roofline",), help="(internal, one measurement) the system to time")
+    p.add_argument("--hidden", default="128,64", help="(internal) hidden layer sizes, comma-separated")
+    p.add_argument("--batch", type=int, default=64, help="(internal) batch size")
+    p.add_argument("--samples", type=int, default=60_000, help="(internal) training-set rows (x 784)")
     p.add_argument("--steps", type=int, default=300, help="optimizer steps per timed call (jaxmlp-scan: one scan)")
     p.add_argument("--devices", type=int, default=None, help="jaxmlp-scan: split batches over this many devices")
     p.add_argument("--bf16", action="store_true", help="jaxmlp-scan: bfloat16 compute (accelerators)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: " + ", ".join(SYSTEMS))
+    p.add_argument("--default-malloc", action="store_true",
+                   help="run workers with glibc's default (dynamic) mmap threshold instead of a fixed high one")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per configuration; best kept "
                                                              "(default: 2, quick: 1)")
     args = p.parse_args()
@@ -317,7 +321,8 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 2)
     steps = 50 if args.quick else args.steps
     systems = [s for s in args.systems.split(",") if s]
-    roofs = [run_worker("benchmarks.throughput", ["--system", "roofline"]) for _ in range(2)]
+    env = None if args.default_malloc else STEADY_MALLOC
+    roofs = [run_worker("benchmarks.throughput", ["--system", "roofline"], env=env) for _ in range(2)]
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
     rows = []
     for hidden in mlps:
@@ -334,7 +339,7 @@ def main() -> None:
                     r = run_worker("benchmarks.throughput", ["--system", system, "--hidden", ",".join(map(str, hidden)),
                                                              "--batch", str(batch), "--samples", str(samples),
                                                              "--steps", str(min(steps, samples // batch)),
-                                                             "--repeats", str(repeats)])
+                                                             "--repeats", str(repeats)], env=env)
                     if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
                         best[system] = r
             for system, r in best.items():
@@ -365,7 +370,8 @@ def main() -> None:
                      f"{fmt(r.get('mfu'), '.1%')} |")
     roof_txt = f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s " \
                f"({roof.get('n')}² `jnp.dot`, best of 10).\n"
-    results = {"machine": machine(), "command": "python -m benchmarks.throughput" + (" --quick" if args.quick else ""),
+    results = {"machine": machine(), "command": " ".join(["python -m benchmarks.throughput", *sys.argv[1:]]),
+               "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
                "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,
                "rows": rows}
     out = args.out or "benchmarks/results/throughput"
