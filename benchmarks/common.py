@@ -72,11 +72,18 @@ def peak_rss_mb() -> float:
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a small, fast version (what CI runs)")
-    p.add_argument("--out", default=None, help="folder for the JSON, markdown and PNG (default: benchmarks/results/NAME)")
+    p.add_argument("--out", default=None, help="folder for the JSON, markdown and PNG (default: benchmarks/results/NAME; "
+                                               "with --quick, benchmarks/results/quick/NAME)")
     p.add_argument("--repeats", type=int, default=None, help="timed repeats after warm-up (median reported)")
     return p
+
+
+def output_dir(args: argparse.Namespace, name: str) -> str:
+    """Where a benchmark writes: --out, else benchmarks/results/NAME. A --quick run goes to
+    benchmarks/results/quick/NAME, so it never replaces the full results committed beside the README."""
+    return args.out or os.path.join("benchmarks", "results", *(["quick"] if args.quick else []), name)
 
 
 def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> list[str]:

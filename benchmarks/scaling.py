@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.common import base_parser, machine, write_outputs
+from benchmarks.common import base_parser, machine, output_dir, write_outputs
 
 
 def measure(devices: int, hidden: str, batch: int, steps: int, repeats: int, cpu: bool) -> dict:
@@ -57,7 +57,7 @@ def main() -> None:
             "speed-up." if cpu else "")
     results = {"machine": machine(), "command": "python -m benchmarks.scaling" + (" --quick" if args.quick else ""),
                "virtual_cpu_devices": cpu, "batch": args.batch, "hidden": args.hidden, "rows": rows}
-    for path in write_outputs(args.out or "benchmarks/results/scaling", "scaling", results, "\n".join(table) + note,
+    for path in write_outputs(output_dir(args, "scaling"), "scaling", results, "\n".join(table) + note,
                               chart(rows, cpu)):
         print(path)
 

@@ -1,4 +1,4 @@
-"""Training throughput of the same MLP, the same data shape and Adam, in six systems.
+"""Training throughput of the same MLP, the same data shape and Adam, in six systems and one reference.
 
     python -m benchmarks.throughput            # full: 784-128-64-10 and 784-1024-1024-10, batch 64 and 512
     python -m benchmarks.throughput --quick    # small: 784-128-64-10, 50 steps per call (CI)
@@ -7,14 +7,15 @@ Systems: jaxmlp with a whole epoch in one `lax.scan`; jaxmlp with a jitted step 
 PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy. One reference,
 `matmul-floor`, is not a trainer: the step's matrix products alone in one `lax.scan` (no softmax, no
 optimizer, no gather), the ceiling any XLA:CPU version of this MLP can reach.
-Each system runs in its own process, so its peak memory is its own. Every run: a warm-up
-call (which includes compilation, reported separately), then `--repeats` timed calls of the
-same `--steps` optimizer steps (jaxmlp-scan runs them as one `lax.scan`, as it runs an epoch); the median is reported with the min-max spread. Systems are interleaved
-over `--rounds` and each keeps its best round, since a shared machine's speed wanders. Every worker runs with
-glibc's mmap threshold fixed (`STEADY_MALLOC`; `--default-malloc` to leave it alone): with the default, the
-NumPy baseline page-faults its large temporaries in again every step and loses up to half its speed. MFU counts the FLOPs
-XLA's cost analysis reports for one compiled step, against this machine's measured fp32
-matmul roofline (a large `jnp.dot`).
+Each system runs in its own process, so its peak memory is its own. Every run: a warm-up call (which
+includes compilation, reported separately), then `--repeats` timed calls of the same `--steps` optimizer
+steps (jaxmlp-scan runs them as one `lax.scan`, as it runs an epoch); the median is reported with the
+min-max spread. Systems are interleaved over `--rounds` and each keeps its best round, since a shared
+machine's speed wanders. Every worker runs with glibc's mmap threshold fixed (`STEADY_MALLOC`;
+`--default-malloc` to leave it alone): with the default, the NumPy baseline page-faults its large
+temporaries in again every step and loses up to half its speed. MFU counts the FLOPs XLA's cost
+analysis reports for one compiled step, against this machine's measured fp32 matmul roofline (a large
+`jnp.dot`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import time
 
 import numpy as np
 
-from benchmarks.common import (STEADY_MALLOC, base_parser, machine, peak_rss_mb, run_worker, timed_repeats,
-                               write_outputs)
+from benchmarks.common import (STEADY_MALLOC, base_parser, machine, output_dir, peak_rss_mb, run_worker,
+                               timed_repeats, write_outputs)
 
 SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy", "matmul-floor")
 FEATURES, CLASSES = 784, 10
@@ -324,6 +325,9 @@ def main() -> None:
     rounds = args.rounds or (1 if args.quick else 2)
     steps = 50 if args.quick else args.steps
     systems = [s for s in args.systems.split(",") if s]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        p.error(f"--systems: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(SYSTEMS)}")
     env = None if args.default_malloc else STEADY_MALLOC
     roofs = [run_worker("benchmarks.throughput", ["--system", "roofline"], env=env) for _ in range(2)]
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
@@ -377,7 +381,7 @@ def main() -> None:
                "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
                "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,
                "rows": rows}
-    out = args.out or "benchmarks/results/throughput"
+    out = output_dir(args, "throughput")
     for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt, chart(rows)):
         print(path)
 

@@ -13,7 +13,7 @@ import os
 import statistics
 import sys
 
-from benchmarks.common import base_parser, machine, write_outputs
+from benchmarks.common import base_parser, machine, output_dir, write_outputs
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "datasets")
 # name -> (how to load it, recipe or None, target, epochs unless the recipe sets them)
@@ -83,7 +83,7 @@ def main() -> None:
                      f"{', '.join(map(str, epochs)) or '—'} | {len(epochs)}/{len(r['runs'])} |")
     results = {"machine": machine(), "command": "python -m benchmarks.time_to_accuracy" + (" --quick" if args.quick else ""),
                "rows": rows}
-    for path in write_outputs(args.out or "benchmarks/results/time_to_accuracy", "time_to_accuracy", results,
+    for path in write_outputs(output_dir(args, "time_to_accuracy"), "time_to_accuracy", results,
                               "\n".join(table), chart(rows)):
         print(path)
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import base_parser, machine, write_outputs
+from benchmarks.common import base_parser, machine, output_dir, write_outputs
 
 
 def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
@@ -81,7 +81,7 @@ def main() -> None:
     table = "| epoch | train loss | test accuracy | seconds |\n|---|---|---|---|\n" + "\n".join(
         f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.2f} |" for r in rows)
     fig = figure(rows, ds.name)
-    for path in write_outputs(args.out or "benchmarks/results/tracer_mnist", "tracer_mnist", results, table, fig):
+    for path in write_outputs(output_dir(args, "tracer_mnist"), "tracer_mnist", results, table, fig):
         print(path)
 
 

@@ -42,3 +42,21 @@ def test_other_benchmarks_quick(tmp_path, name):
         assert results["rows"][0]["median_seconds"] > 0
     if name == "tracer_mnist":
         assert results["rows"][-1]["test_accuracy"] > 0.8
+
+
+def test_quick_runs_never_replace_the_committed_results():
+    from argparse import Namespace
+
+    from benchmarks.common import output_dir
+
+    assert output_dir(Namespace(out=None, quick=False), "throughput") == os.path.join("benchmarks", "results", "throughput")
+    assert output_dir(Namespace(out=None, quick=True), "throughput") == os.path.join("benchmarks", "results", "quick",
+                                                                                    "throughput")
+    assert output_dir(Namespace(out="elsewhere", quick=True), "throughput") == "elsewhere"
+
+
+def test_unknown_system_is_a_one_line_error_and_writes_nothing(tmp_path):
+    r = jaxmlp("bench", "throughput", "--quick", "--systems", "jaxmlp-scan,bogus", "--out", tmp_path)
+    assert r.returncode == 2
+    assert "unknown bogus; choose from jaxmlp-scan" in r.stderr.splitlines()[-1]
+    assert not list(tmp_path.iterdir())
