@@ -71,12 +71,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
+def base_parser(description: str, repeats_help: str | None = None) -> argparse.ArgumentParser:
+    """--quick and --out for every benchmark; --repeats for those that repeat something (`repeats_help` says what)."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a small, fast version (what CI runs)")
     p.add_argument("--out", default=None, help="folder for the JSON, markdown and PNG (default: benchmarks/results/NAME; "
                                                "with --quick, benchmarks/results/quick/NAME)")
-    p.add_argument("--repeats", type=int, default=None, help="timed repeats after warm-up (median reported)")
+    if repeats_help:
+        p.add_argument("--repeats", type=int, default=None, help=repeats_help)
     return p
 
 

@@ -32,15 +32,16 @@ def measure(devices: int, hidden: str, batch: int, steps: int, repeats: int, cpu
 
 
 def main() -> None:
-    p = base_parser(__doc__)
-    p.add_argument("--hidden", default="128,64")
-    p.add_argument("--batch", type=int, default=512)
+    p = base_parser(__doc__, "timed calls per device count after the warm-up, median reported (default 3, quick 2)")
+    p.add_argument("--hidden", default="128,64", help="hidden layer sizes, comma-separated (default 128,64)")
+    p.add_argument("--batch", type=int, default=512, help="global batch, split over the devices (default 512)")
     args = p.parse_args()
     import jax
 
     cpu = jax.devices()[0].platform == "cpu"
     counts = [1, 2] if args.quick else ([1, 2, 4, 8] if cpu else [n for n in (1, 2, 4, 8) if n <= jax.device_count()])
-    steps, repeats = (20, 2) if args.quick else (100, 3)
+    steps = 20 if args.quick else 100
+    repeats = args.repeats or (2 if args.quick else 3)
     rows = []
     for n in counts:
         print(f"{n} device(s) ...", file=sys.stderr, flush=True)

@@ -296,7 +296,7 @@ def chart(rows: list[dict]):
 
 
 def main() -> None:
-    p = base_parser(__doc__)
+    p = base_parser(__doc__, "timed calls after the warm-up, median reported (default 3, quick 2)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--system", choices=SYSTEMS + ("roofline",), help="(internal, one measurement) the system to time")
     p.add_argument("--hidden", default="128,64", help="(internal) hidden layer sizes, comma-separated")

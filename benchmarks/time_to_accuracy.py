@@ -54,7 +54,7 @@ def time_to_target(source: dict, recipe: str | None, target: float, epochs: int,
 
 
 def main() -> None:
-    p = base_parser(__doc__)
+    p = base_parser(__doc__, "seeds per task, median reported (default 3, quick 1)")
     args = p.parse_args()
     tasks = ["digits"] if args.quick else ["fashion_mnist", "mnist-mini", "mnist"]
     repeats = args.repeats or (1 if args.quick else 3)

@@ -68,7 +68,7 @@ def figure(rows: list[dict], dataset: str):
 def main() -> None:
     p = base_parser(__doc__)
     p.add_argument("--data-dir", help="folder of MNIST IDX files (default: the bundled digits)")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="epochs of Adam at batch 64 (default 10, quick 3)")
     args = p.parse_args()
     from jaxmlp.data import load_dataset
 
