@@ -56,15 +56,14 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
 
     from jaxmlp.config import TrainConfig
     from jaxmlp.data import Dataset
-    from jaxmlp.train import epoch_permutation, init, make_train_chunk, train_step
-
     from jaxmlp.parallel import make_mesh, put_replicated
+    from jaxmlp.train import epoch_permutation, init, make_train_chunk, train_step
 
     ds = Dataset("synthetic", x, y, x[:10], y[:10], (28, 28), CLASSES, 0.0)
     mesh = make_mesh(devices, batch) if devices else None
     config = TrainConfig(hidden=tuple(hidden), batch_size=batch, chunks_per_epoch=1, bf16=bf16).validate()
     program, state = init(config, ds, mesh)
-    xs, ys = put_replicated((x, y), mesh) if mesh is not None else (jax.device_put(x), jax.device_put(y))
+    xs, ys = put_replicated((x, y), mesh)
     steps = program.steps_per_epoch
     perm = epoch_permutation(state.key, 0, len(y), steps, batch)
     one_step = jax.jit(functools.partial(train_step, program))

@@ -45,8 +45,11 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec(AXIS))
 
 
-def put_replicated(tree, mesh: Mesh):
-    """Every leaf of `tree` (host arrays, identical on every process) as a global array on all mesh devices."""
+def put_replicated(tree, mesh: Mesh | None):
+    """Every leaf of `tree` (host arrays, identical on every process) as a global array on all mesh devices;
+    without a mesh, on the default device."""
+    if mesh is None:
+        return jax.device_put(tree)
     sharding = replicated(mesh)
 
     def put(x):

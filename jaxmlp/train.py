@@ -248,9 +248,7 @@ class EvalSet:
         xp = np.concatenate([x, np.zeros((pad, x.shape[1]), x.dtype)]).reshape(-1, batch, x.shape[1])
         yp = np.concatenate([y, np.zeros(pad, y.dtype)])
         mask = np.arange(n + pad) < n
-        arrays = (xp, yp, mask)
-        arrays = put_replicated(arrays, mesh) if mesh is not None else tuple(map(jnp.asarray, arrays))
-        return cls(*arrays, n)
+        return cls(*put_replicated((xp, yp, mask), mesh), n)
 
 
 def make_evaluate(program: Program):
