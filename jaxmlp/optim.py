@@ -42,8 +42,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> opta
     """
 
     def init(params):
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=jax.tree.map(jnp.zeros_like, params))
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=optax.tree_utils.tree_zeros_like(params),
+                                      nu=optax.tree_utils.tree_zeros_like(params))
 
     def update(updates, state, params=None):
         mu = optax.tree_utils.tree_update_moment(updates, state.mu, b1, 1)
