@@ -332,6 +332,7 @@ def main() -> None:
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
     rows = []
     for hidden in mlps:
+        mlp = "-".join(map(str, (FEATURES, *hidden, CLASSES)))
         for batch in (64, 512):
             # Interleave systems over rounds and keep each system's best round: this machine's speed wanders
             # (other tenants), and interleaving exposes every system to the same conditions.
@@ -340,8 +341,7 @@ def main() -> None:
                 for system in systems:
                     if system == "torch-compile" and args.quick:
                         continue  # minutes of C++ compilation: full runs only
-                    print(f"round {round_ + 1}/{rounds} {system:14s} {'-'.join(map(str, (FEATURES, *hidden, CLASSES)))} "
-                          f"batch {batch}", file=sys.stderr, flush=True)
+                    print(f"round {round_ + 1}/{rounds} {system:14s} {mlp} batch {batch}", file=sys.stderr, flush=True)
                     r = run_worker("benchmarks.throughput", ["--system", system, "--hidden", ",".join(map(str, hidden)),
                                                              "--batch", str(batch), "--samples", str(samples),
                                                              "--steps", str(min(steps, samples // batch)),
@@ -349,19 +349,21 @@ def main() -> None:
                     if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
                         best[system] = r
             for system, r in best.items():
-                rows.append({"system": system, "mlp": "-".join(map(str, (FEATURES, *hidden, CLASSES))),
-                             "batch": batch, **r})
+                rows.append({"system": system, "mlp": mlp, "batch": batch, **r})
                 flops = r.get("xla_flops_per_step")
                 if flops and "flops_per_s" in roof:
                     rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / roof["flops_per_s"]
+    def measured(system: str, like: dict) -> dict | None:
+        """`system`'s row for the same MLP and batch as `like`, if it ran without error."""
+        return next((b for b in rows if b["system"] == system and b["mlp"] == like["mlp"]
+                     and b["batch"] == like["batch"] and "error" not in b), None)
+
     for r in rows:
-        base = next((b for b in rows if b["system"] == "torch-eager" and b["mlp"] == r["mlp"]
-                     and b["batch"] == r["batch"] and "samples_per_s" in b), None)
-        if base and "samples_per_s" in r:
+        if "error" in r:
+            continue
+        if base := measured("torch-eager", r):
             r["vs_torch_eager"] = r["samples_per_s"] / base["samples_per_s"]
-        ref = next((b for b in rows if b["system"] == "numpy" and b["mlp"] == r["mlp"] and b["batch"] == r["batch"]
-                    and "step_ms" in b), None)
-        if ref and "step_ms" in r:
+        if ref := measured("numpy", r):
             r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
     fmt = lambda v, f: "—" if v is None else format(v, f)
     table = ["| MLP | batch | system | samples/s (median) | min–max | × torch eager | step time ÷ NumPy | "
