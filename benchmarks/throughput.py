@@ -14,8 +14,10 @@ min-max spread. Systems are interleaved over `--rounds` and each keeps its best 
 machine's speed wanders. Every worker runs with glibc's mmap threshold fixed (`STEADY_MALLOC`;
 `--default-malloc` to leave it alone): with the default, the NumPy baseline page-faults its large
 temporaries in again every step and loses up to half its speed. MFU counts the FLOPs XLA's cost
-analysis reports for one compiled step, against this machine's measured fp32 matmul roofline (a large
-`jnp.dot`).
+analysis reports for one compiled step, against the peak: on a CPU this machine's measured fp32 matmul
+roofline (a large `jnp.dot`), on a known GPU its datasheet's dense tensor-core rate (TF32 for float32,
+which is what JAX's default precision runs float32 products at there; BF16 with --bf16).
+On a GPU, PyTorch eager runs on it too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ import numpy as np
 from benchmarks.common import (STEADY_MALLOC, base_parser, machine, output_dir, peak_rss_mb, run_worker,
                                timed_repeats, write_outputs)
 
+# Dense tensor-core TFLOP/s from NVIDIA's datasheets (the sparse figures are twice these); the H200 is the
+# H100 SXM's chip with more memory.
+DATASHEET_TFLOPS = {"H100": {"fp32": 495, "bf16": 989}, "H200": {"fp32": 495, "bf16": 989}}
+EPOCH = 60_000  # samples in an MNIST-sized epoch, for the epoch time each row reports
 SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy", "matmul-floor")
 FEATURES, CLASSES = 784, 10
 
@@ -91,7 +97,7 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
                 s, stats = step(s, xs, ys, perm, jnp.int32(i))
             jax.block_until_ready(stats["loss"])
             holder["state"] = s
-    return run, time.perf_counter() - t, {"xla_flops_per_step": flops}
+    return run, time.perf_counter() - t, {"xla_flops_per_step": flops, "compute": "bf16" if bf16 else "fp32"}
 
 
 def setup_matmul_floor(hidden, batch, x, y):
@@ -137,16 +143,18 @@ def setup_torch(hidden, batch, x, y, compiled: bool):
     import torch
 
     torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     sizes = [FEATURES, *hidden, CLASSES]
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).to(device)
     forward = torch.compile(model) if compiled else model
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    X, Y = torch.from_numpy(x), torch.from_numpy(y).long()
-    perm = torch.randperm(len(y))
+    X, Y = torch.from_numpy(x).to(device), torch.from_numpy(y).long().to(device)
+    perm = torch.randperm(len(y), device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     steps = len(y) // batch
 
     def step(i):
@@ -158,13 +166,15 @@ def setup_torch(hidden, batch, x, y, compiled: bool):
 
     t = time.perf_counter()
     step(0)  # compiles, for torch.compile
+    sync()
     compile_s = time.perf_counter() - t
 
     def run():
         for i in range(steps):
             step(i)
+        sync()  # CUDA runs asynchronously: the time counts finished work only
 
-    return run, compile_s, {}
+    return run, compile_s, {"device": device}
 
 
 def setup_tracer(hidden, batch, x, y):
@@ -256,7 +266,8 @@ def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: in
     t = timed_repeats(run, repeats, warmup=1)
     sps = [steps * batch / s for s in t["all"]]
     return {"samples_per_s": steps * batch / t["median"], "samples_per_s_min": min(sps), "samples_per_s_max": max(sps),
-            "step_ms": 1e3 * t["median"] / steps, "compile_s": compile_s, "peak_mb": peak_rss_mb(), **extra}
+            "step_ms": 1e3 * t["median"] / steps, "epoch_ms": 1e3 * EPOCH * t["median"] / (steps * batch),
+            "compile_s": compile_s, "peak_mb": peak_rss_mb(), **extra}
 
 
 def roofline_worker(n: int = 2048, repeats: int = 10) -> dict:
@@ -267,7 +278,17 @@ def roofline_worker(n: int = 2048, repeats: int = 10) -> dict:
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     dot = jax.jit(jnp.dot)
     t = timed_repeats(lambda: dot(a, a).block_until_ready(), repeats, warmup=2)
-    return {"flops_per_s": 2 * n ** 3 / t["min"], "n": n}
+    device = jax.devices()[0]
+    return {"flops_per_s": 2 * n ** 3 / t["min"], "n": n, "platform": device.platform, "device_kind": device.device_kind}
+
+
+def peak_flops(roof: dict, compute: str) -> tuple[float | None, str]:
+    """The FLOP/s MFU is counted against, and where it comes from: a known GPU's datasheet, else the roofline."""
+    if roof.get("platform") == "gpu":
+        chip = next((c for c in DATASHEET_TFLOPS if c in roof.get("device_kind", "")), None)
+        if chip:
+            return DATASHEET_TFLOPS[chip][compute] * 1e12, f"{chip} datasheet, dense {compute.replace('fp32', 'TF32').upper()}"
+    return roof.get("flops_per_s"), f"measured {roof.get('n')}² fp32 `jnp.dot`"
 
 
 def chart(rows: list[dict]):
@@ -328,6 +349,8 @@ def main() -> None:
     if unknown or not systems:
         p.error(f"--systems: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(SYSTEMS)}")
     env = None if args.default_malloc else STEADY_MALLOC
+    # (--bf16 and --devices reach the workers, where jaxmlp-scan uses them)
+    forwarded = (["--bf16"] if args.bf16 else []) + (["--devices", str(args.devices)] if args.devices else [])
     roofs = [run_worker("benchmarks.throughput", ["--system", "roofline"], env=env) for _ in range(2)]
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
     rows = []
@@ -345,14 +368,15 @@ def main() -> None:
                     r = run_worker("benchmarks.throughput", ["--system", system, "--hidden", ",".join(map(str, hidden)),
                                                              "--batch", str(batch), "--samples", str(samples),
                                                              "--steps", str(min(steps, samples // batch)),
-                                                             "--repeats", str(repeats)], env=env)
+                                                             "--repeats", str(repeats), *forwarded], env=env)
                     if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
                         best[system] = r
             for system, r in best.items():
                 rows.append({"system": system, "mlp": mlp, "batch": batch, **r})
                 flops = r.get("xla_flops_per_step")
-                if flops and "flops_per_s" in roof:
-                    rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / roof["flops_per_s"]
+                peak, rows[-1]["peak"] = peak_flops(roof, r.get("compute", "fp32"))
+                if flops and peak:
+                    rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / peak
     def measured(system: str, like: dict) -> dict | None:
         """`system`'s row for the same MLP and batch as `like`, if it ran without error."""
         return next((b for b in rows if b["system"] == system and b["mlp"] == like["mlp"]
@@ -366,18 +390,21 @@ def main() -> None:
         if ref := measured("numpy", r):
             r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
     fmt = lambda v, f: "—" if v is None else format(v, f)
-    table = ["| MLP | batch | system | samples/s (median) | min–max | × torch eager | step time ÷ NumPy | "
-             "compile s | peak MB | MFU |", "|---|---|---|---|---|---|---|---|---|---|"]
+    table = ["| MLP | batch | system | samples/s (median) | min–max | 60k epoch ms | × torch eager | "
+             "step time ÷ NumPy | compile s | peak MB | MFU |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
-            table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['error']} | | | | | | |")
+            table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['error']} | | | | | | | |")
             continue
-        table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['samples_per_s']:,.0f} | "
-                     f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {fmt(r.get('vs_torch_eager'), '.2f')} | "
+        name = r["system"] + (" (bf16)" if r.get("compute") == "bf16" else "")
+        table.append(f"| {r['mlp']} | {r['batch']} | {name} | {r['samples_per_s']:,.0f} | "
+                     f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {r['epoch_ms']:,.1f} | "
+                     f"{fmt(r.get('vs_torch_eager'), '.2f')} | "
                      f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
                      f"{fmt(r.get('mfu'), '.1%')} |")
     roof_txt = f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s " \
-               f"({roof.get('n')}² `jnp.dot`, best of 10).\n"
+               f"({roof.get('n')}² `jnp.dot`, best of 10). MFU against: " \
+               + "; ".join(sorted({r["peak"] for r in rows if "peak" in r})) + ".\n"
     results = {"machine": machine(), "command": " ".join(["python -m benchmarks.throughput", *sys.argv[1:]]),
                "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
                "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,

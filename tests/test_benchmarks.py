@@ -60,3 +60,15 @@ def test_unknown_system_is_a_one_line_error_and_writes_nothing(tmp_path):
     assert r.returncode == 2
     assert "unknown bogus; choose from jaxmlp-scan" in r.stderr.splitlines()[-1]
     assert not list(tmp_path.iterdir())
+
+
+def test_mfu_peak_is_the_datasheet_on_a_known_gpu_and_the_measured_roofline_elsewhere():
+    from benchmarks.throughput import peak_flops
+
+    h100 = {"flops_per_s": 1.3e14, "n": 2048, "platform": "gpu", "device_kind": "NVIDIA H100 80GB HBM3"}
+    assert peak_flops(h100, "fp32") == (495e12, "H100 datasheet, dense TF32")
+    assert peak_flops(h100, "bf16")[0] == 989e12
+    cpu = {"flops_per_s": 2.07e11, "n": 2048, "platform": "cpu", "device_kind": "cpu"}
+    assert peak_flops(cpu, "fp32") == (2.07e11, "measured 2048² fp32 `jnp.dot`")
+    unknown_gpu = {**h100, "device_kind": "NVIDIA GeForce RTX 4090"}
+    assert peak_flops(unknown_gpu, "fp32")[0] == 1.3e14
