@@ -80,6 +80,44 @@ def test_accumulation_in_place_same_array():
     np.testing.assert_array_equal(w.grad.data, [5, 5, 5])
 
 
+def test_first_gradient_is_stolen_when_nothing_else_holds_it():
+    """As PyTorch's AccumulateGrad: no copy when the engine's buffer is the gradient's only holder."""
+    w = tracer.randn(3, 2, requires_grad=True)
+    b = tracer.randn(3, requires_grad=True)
+    arrived = {}
+    w.register_hook(lambda g: arrived.__setitem__("w", id(g.data)))  # keeps no reference, returns None
+    b.register_hook(lambda g: arrived.__setitem__("b", id(g.data)))
+    nn.functional.linear(tracer.randn(4, 2), w, b).sum().backward()
+    assert id(w.grad.data) == arrived["w"] and id(b.grad.data) == arrived["b"]
+    assert w.grad.data.flags.c_contiguous  # laid out like the weight, though it left AddmmBackward0 transposed
+
+
+def test_a_gradient_someone_else_holds_is_copied_not_shared():
+    a, b = tracer.randn(3, requires_grad=True), tracer.randn(3, requires_grad=True)
+    seed = tracer.ones(3)
+    (a + b).backward(seed)  # AddBackward0 hands `seed`'s own array to a; b gets a fresh product
+    kept = []
+    c = tracer.randn(3, requires_grad=True)
+    c.register_hook(kept.append)  # the hook keeps the gradient it saw (and returns None: no replacement)
+    (c * 2).sum().backward()
+    assert not np.shares_memory(a.grad.data, seed.data) and not np.shares_memory(a.grad.data, b.grad.data)
+    assert not np.shares_memory(c.grad.data, kept[0].data)
+    seed.data[...] = 7
+    a.grad.data += 1
+    np.testing.assert_array_equal(seed.data, 7)
+    np.testing.assert_array_equal(b.grad.data, 1)
+    np.testing.assert_array_equal(kept[0].data, 2)
+
+
+def test_a_view_whose_base_is_shared_is_copied():
+    x = tracer.randn(2, 3, requires_grad=True)
+    y = tracer.randn(6, requires_grad=True)
+    s = x.view(6) + y  # AddBackward0 hands g to the view's node and g * 1 to y
+    g = tracer.randn(6)
+    s.backward(g)  # x's gradient is g.reshape(2, 3): a view of the caller's array, so it must be copied
+    assert not np.shares_memory(x.grad.data, g.data)
+
+
 def test_backward_twice_and_saved_tensors_freed():
     w = tracer.randn(3, requires_grad=True)
     y = (w.exp() * w).sum()

@@ -101,6 +101,7 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
             deps[child] -= 1
             if not deps[child]:
                 heapq.heappush(ready, (-child._sequence_nr, id(child), child))
+        outputs = g = None  # handed over: the buffers are now their only holders (so AccumulateGrad may steal)
     if captured is not None:
         return [captured[edge] for edge in capture]
     return None

@@ -127,7 +127,12 @@ class Node:
 
 
 class AccumulateGrad(Node):
-    """Sink for one leaf: `leaf.grad = g` the first time, `leaf.grad += g` (same array) afterwards."""
+    """Sink for one leaf: `leaf.grad = g` the first time, `leaf.grad += g` (same array) afterwards.
+
+    The first time, PyTorch *steals* `g` when nothing else references it (`accumulate_grad.h`:
+    `new_grad.use_count() <= num_expected_refs`, and a layout like the parameter's) and clones it
+    otherwise. Here the same test reads CPython's reference counts; see `_unshared`.
+    """
 
     def __init__(self, variable):
         super().__init__()
@@ -146,12 +151,41 @@ class AccumulateGrad(Node):
         if leaf._grad is None:
             from tracer.tensor import Tensor  # (tensor.py imports this module)
 
-            # A copy, since other nodes may still hold `grad` (PyTorch steals it when its refcount proves
-            # otherwise), C-ordered like the parameter: optimizers run faster on matching layouts.
-            leaf._grad = Tensor(np.array(grad, dtype=leaf.data.dtype, order="C", copy=True))
+            param = leaf.data
+            if _references(grad) in _UNSHARED and grad.dtype == param.dtype and grad.strides == param.strides \
+                    and grad.flags.writeable:
+                leaf._grad = Tensor(grad)  # stolen: no other node, hook or caller can see this array
+            else:  # a copy laid out like the parameter (C order): optimizers run faster on matching layouts
+                leaf._grad = Tensor(np.array(grad, dtype=param.dtype, order="C", copy=True))
         else:
             leaf._grad.data += grad  # in place: the very same array object keeps accumulating
         return ()
+
+
+def _references(grad) -> tuple[int, int]:
+    """CPython's reference counts of `grad` and of the array whose memory it views (0 if it owns its memory).
+
+    A view is as shared as its base: stealing `v` while another view of `v.base` lives would alias them.
+    """
+    base = grad.base
+    return sys.getrefcount(grad), 0 if base is None else sys.getrefcount(base)
+
+
+class _Probe:
+    def backward(self, grad):  # the shape of AccumulateGrad.backward's call of `_references`
+        return _references(grad)
+
+
+def _unshared_counts() -> frozenset:
+    """What `_references` reads inside `backward` for a gradient that only the engine's buffer holds, passed as
+    the engine passes it (`node.backward(*buffer)`). Measured, not assumed: how many of the references are the
+    interpreter's own (argument tuples, frame slots, borrowed stack entries) differs between CPython versions."""
+    owner = [np.empty(1)]
+    view = [np.empty(2)[1:]]  # a view whose base only the view itself references
+    return frozenset({_Probe().backward(*owner), _Probe().backward(*view)})
+
+
+_UNSHARED = _unshared_counts()
 
 
 class GraphRoot(Node):
