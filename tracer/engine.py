@@ -23,6 +23,7 @@ import heapq
 import numpy as np
 
 from tracer.graph import AccumulateGrad, GraphRoot, Node, reachable
+from tracer.tensor import Tensor
 
 
 def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
@@ -112,7 +113,7 @@ def _call_pre_hooks(node: Node, inputs: list) -> None:
     for nr, hooks in node._pre_hooks.items():
         for hook in list(hooks):
             if inputs[nr] is not None:
-                new = hook(_as_tensor(inputs[nr]))
+                new = hook(Tensor(inputs[nr]))
                 if new is not None:
                     inputs[nr] = new.data if hasattr(new, "data") else np.asarray(new)
 
@@ -123,11 +124,6 @@ def _retain_grads(node: Node, inputs: list) -> None:
         t = ref()
         if t is not None and inputs[nr] is not None:
             if t._grad is None:
-                t._grad = _as_tensor(np.array(inputs[nr], copy=True))
+                t._grad = Tensor(np.array(inputs[nr], copy=True))
             else:
                 t._grad.data = t._grad.data + inputs[nr]
-
-
-def _as_tensor(array):
-    from tracer.tensor import Tensor
-    return Tensor(array)

@@ -28,6 +28,8 @@ from types import MappingProxyType
 
 import numpy as np
 
+from tracer.tensor import Tensor
+
 _sequence = itertools.count()
 
 FREED_MESSAGE = (
@@ -73,9 +75,9 @@ class Node:
     _pre_hooks: dict[int, list] = _NONE     # input_nr -> hooks on the gradient arriving there
     _retain_grad: dict[int, object] = _NONE  # input_nr -> weakref to a non-leaf that wants .grad
 
-    def __init__(self):
+    def __init__(self, next_functions: tuple = ()):
         self._sequence_nr = next(_sequence)
-        self.next_functions: tuple[tuple[Node | None, int], ...] = ()
+        self.next_functions: tuple[tuple[Node | None, int], ...] = next_functions
         self._saved: dict[str, SavedTensor] = {}
 
     def name(self) -> str:
@@ -90,7 +92,11 @@ class Node:
             node._saved[key] = SavedTensor(t)
 
     def saved(self, key: str):
-        return self._saved[key].unpack(self)
+        s = self._saved[key]
+        t = s.tensor
+        if t is not None and t._version_counter.value == s.version:  # the common case, without a call
+            return t
+        return s.unpack(self)  # raises the error that says what went wrong
 
     def __getattr__(self, attr):
         if attr.startswith("_saved_"):
@@ -149,8 +155,6 @@ class AccumulateGrad(Node):
         if leaf is None:
             return ()
         if leaf._grad is None:
-            from tracer.tensor import Tensor  # (tensor.py imports this module)
-
             param = leaf.data
             if _references(grad) in _UNSHARED and grad.dtype == param.dtype and grad.strides == param.strides \
                     and grad.flags.writeable:
@@ -194,8 +198,7 @@ class GraphRoot(Node):
     num_inputs = 0
 
     def __init__(self, edges, grads):
-        super().__init__()
-        self.next_functions = tuple(edges)
+        super().__init__(tuple(edges))
         self._grads = grads
 
     def backward(self):
@@ -220,7 +223,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
-    if extra:
+    if extra:  # leading dimensions broadcasting added
         grad = np.add.reduce(grad, axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    return grad.sum(axis=axes, keepdims=True) if axes else grad
+    if 1 in shape:  # dimensions of size 1 that broadcasting stretched
+        axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        if axes:
+            grad = np.add.reduce(grad, axis=axes, keepdims=True)
+    return grad

@@ -33,11 +33,11 @@ def record(data, node_cls, *inputs, **attrs):
     if not is_grad_enabled():
         return out, None
     edges = tuple([t.gradient_edge() if isinstance(t, Tensor) else NO_EDGE for t in inputs])
-    if all(node is None for node, _ in edges):
+    if edges.count(NO_EDGE) == len(edges):
         return out, None
-    node = node_cls()
-    node.next_functions = edges
-    node.__dict__.update(attrs)
+    node = node_cls(edges)
+    if attrs:
+        node.__dict__.update(attrs)
     out.grad_fn = node
     return out, node
 
@@ -480,20 +480,19 @@ def log_softmax(a, dim=-1):
 
 class NllLossBackward0(Node):
     def backward(self, g):
-        n = self.self_shape[0]
         out = np.zeros(self.self_shape, dtype=g.dtype)
-        out[np.arange(n), self.target] = -g / (n if self.reduction == "mean" else 1)
+        out[self.rows, self.target] = -(g / len(self.rows)) if self.reduction == "mean" else -g
         return (out,)
 
 
 def nll_loss(logp, target, reduction="mean"):
     target = np.asarray(target.data if isinstance(target, Tensor) else target, dtype=np.int64)
-    n = len(target)
-    total = -np.add.reduce(logp.data[np.arange(n), target])
-    value = total / n if reduction == "mean" else total
+    rows = np.arange(len(target))
+    total = -np.add.reduce(logp.data[rows, target])
+    value = total / len(rows) if reduction == "mean" else total
     # The target is not differentiable, so it gets no edge at all (unlike a scalar operand, which gets (None, 0)).
     return record(np.asarray(value, dtype=logp.dtype), NllLossBackward0, logp,
-                  self_shape=logp.shape, target=target, reduction=reduction)[0]
+                  self_shape=logp.shape, rows=rows, target=target, reduction=reduction)[0]
 
 
 class NativeBatchNormBackward0(Node):

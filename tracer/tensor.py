@@ -13,8 +13,6 @@ import warnings
 
 import numpy as np
 
-from tracer.graph import AccumulateGrad
-
 _grad_enabled = [True]
 
 
@@ -22,15 +20,19 @@ def is_grad_enabled() -> bool:
     return _grad_enabled[0]
 
 
-@contextlib.contextmanager
-def no_grad():
-    """Ops inside build no graph; their results are leaves that do not require grad."""
-    prev = _grad_enabled[0]
-    _grad_enabled[0] = False
-    try:
-        yield
-    finally:
-        _grad_enabled[0] = prev
+class no_grad(contextlib.ContextDecorator):
+    """Ops inside build no graph; their results are leaves that do not require grad.
+
+    A context manager or a decorator, as `torch.no_grad`; a class rather than a generator, since optimizers
+    enter it on every step.
+    """
+
+    def __enter__(self):
+        self._prev = _grad_enabled[0]
+        _grad_enabled[0] = False
+
+    def __exit__(self, *exc):
+        _grad_enabled[0] = self._prev
 
 
 class _VersionCounter:
@@ -115,6 +117,8 @@ class Tensor:
             return (self.grad_fn, self._output_nr)
         if self._requires_grad:
             if self._accumulator is None:
+                from tracer.graph import AccumulateGrad  # (graph.py imports this module; this runs once per leaf)
+
                 self._accumulator = AccumulateGrad(self)
             return (self._accumulator, 0)
         return (None, 0)
