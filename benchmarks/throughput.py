@@ -223,10 +223,13 @@ def setup_numpy(hidden, batch, x, y):
         for l in range(n_layers):
             z = acts[-1] @ params[2 * l].T + params[2 * l + 1]
             acts.append(np.maximum(z, 0) if l < n_layers - 1 else z)
-        logits = acts[-1]
-        e = np.exp(logits - logits.max(1, keepdims=True))
-        g = e / e.sum(1, keepdims=True)
-        g[np.arange(len(yb)), yb] -= 1
+        logits, rows = acts[-1], np.arange(len(yb))
+        shifted = logits - logits.max(1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(1)
+        loss = (np.log(total) - shifted[rows, yb]).mean()  # the loss, as every other system computes it
+        g = e / total[:, None]
+        g[rows, yb] -= 1
         g /= len(yb)
         grads = [None] * len(params)
         for l in reversed(range(n_layers)):
@@ -241,6 +244,7 @@ def setup_numpy(hidden, batch, x, y):
             vi *= 0.999
             vi += 0.001 * gr * gr
             p -= (1e-3 / c1) * mi / (np.sqrt(vi) / math.sqrt(c2) + 1e-8)
+        return loss
 
     def run():
         for i in range(steps):

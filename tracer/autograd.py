@@ -19,7 +19,7 @@ def _roots(outputs, grad_outputs):
         if g is None:
             if out.data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = np.ones_like(out.data)
+            g = np.ones(out.shape, out.dtype)
         else:
             g = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
             if g.shape != out.shape:

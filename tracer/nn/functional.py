@@ -7,6 +7,9 @@ import numpy as np
 from tracer import ops
 from tracer.tensor import Tensor, rand
 
+# These functional forms are the ops themselves: a wrapper would cost a call per layer per step.
+relu, log_softmax, nll_loss = ops.relu, ops.log_softmax, ops.nll_loss
+
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias: AddmmBackward0(bias, x, TBackward0(weight)) for 2-D x, as in PyTorch."""
@@ -15,24 +18,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return ops.addmm(bias, x, ops.t(weight))
 
 
-def relu(x: Tensor) -> Tensor:
-    return ops.relu(x)
-
-
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); shows up as MulBackward0."""
     if not training or p == 0:
         return x
     mask = (rand(*x.shape) >= p).astype(x.dtype) / (1 - p)
     return ops.mul(x, Tensor(mask))
-
-
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    return ops.log_softmax(x, dim)
-
-
-def nll_loss(logp: Tensor, target, reduction: str = "mean") -> Tensor:
-    return ops.nll_loss(logp, target, reduction)
 
 
 def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
