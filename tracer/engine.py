@@ -28,16 +28,16 @@ from tracer.tensor import Tensor
 
 def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
     deps: dict[Node, int] = {}
-    seen = {root}
     stack = [root]
     while stack:
         node = stack.pop()
         for child, _ in node.next_functions:
             if child is None or (needed is not None and child not in needed):
                 continue
-            deps[child] = deps.get(child, 0) + 1
-            if child not in seen:
-                seen.add(child)
+            if child in deps:
+                deps[child] += 1
+            else:  # first edge into `child`: walk on from it (once)
+                deps[child] = 1
                 stack.append(child)
     return deps
 

@@ -137,7 +137,7 @@ class AccumulateGrad(Node):
 
     The first time, PyTorch *steals* `g` when nothing else references it (`accumulate_grad.h`:
     `new_grad.use_count() <= num_expected_refs`, and a layout like the parameter's) and clones it
-    otherwise. Here the same test reads CPython's reference counts; see `_unshared`.
+    otherwise. Here the same test reads CPython's reference counts (`_references`, against `_UNSHARED`).
     """
 
     def __init__(self, variable):

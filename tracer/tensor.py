@@ -60,8 +60,9 @@ NON_LEAF_GRAD_WARNING = (
 
 class Tensor:
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
-    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_output_nr", "_accumulator", "_version_counter",
-                 "_retains_grad", "__weakref__")
+    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_version_counter", "_retains_grad",
+                 "__weakref__")
+    _output_nr = 0  # which output of grad_fn this tensor is: every op here has one
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = data if dtype is None and type(data) is np.ndarray else np.asarray(data, dtype=dtype)
@@ -70,7 +71,6 @@ class Tensor:
         self._requires_grad = requires_grad
         self._grad: Tensor | None = None
         self.grad_fn = None
-        self._output_nr = 0
         self._accumulator = None  # the leaf's AccumulateGrad, created on first use and shared
         self._version_counter = _VersionCounter()
         self._retains_grad = False
