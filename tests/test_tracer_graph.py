@@ -71,6 +71,24 @@ def test_leaf_rules_no_grad_and_detach():
     assert b._version == 1  # detach shares the version counter
 
 
+def test_no_grad_is_a_context_manager_and_a_decorator_and_restores_the_mode():
+    a = tracer.randn(2, requires_grad=True)
+
+    @tracer.no_grad()
+    def doubled(t, depth=1):
+        return doubled(t, depth - 1) if depth else t * 2
+
+    assert not doubled(a).requires_grad and (a * 2).requires_grad  # (a recursive call restores "off", then "on")
+    with tracer.no_grad():
+        with tracer.no_grad():
+            pass
+        assert not tracer.is_grad_enabled()  # the inner block restored "off", not "on"
+    assert tracer.is_grad_enabled()
+    with pytest.raises(ValueError), tracer.no_grad():
+        raise ValueError
+    assert tracer.is_grad_enabled()  # restored on an exception too
+
+
 def test_accumulation_in_place_same_array():
     w = tracer.ones(3, requires_grad=True)
     (w * 2).sum().backward()

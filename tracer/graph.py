@@ -94,7 +94,7 @@ class Node:
     def saved(self, key: str):
         s = self._saved[key]
         t = s.tensor
-        if t is not None and t._version_counter.value == s.version:  # the common case, without a call
+        if t is not None and t._version == s.version:  # the common case, without unpack's call
             return t
         return s.unpack(self)  # raises the error that says what went wrong
 

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import warnings
 
 import numpy as np
@@ -20,7 +20,7 @@ def is_grad_enabled() -> bool:
     return _grad_enabled[0]
 
 
-class no_grad(contextlib.ContextDecorator):
+class no_grad:
     """Ops inside build no graph; their results are leaves that do not require grad.
 
     A context manager or a decorator, as `torch.no_grad`; a class rather than a generator, since optimizers
@@ -33,6 +33,14 @@ class no_grad(contextlib.ContextDecorator):
 
     def __exit__(self, *exc):
         _grad_enabled[0] = self._prev
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def without_grad(*args, **kwargs):
+            with no_grad():  # a fresh one per call: a recursive call must restore its own caller's mode
+                return fn(*args, **kwargs)
+
+        return without_grad
 
 
 class _VersionCounter:
@@ -72,7 +80,7 @@ class Tensor:
         self._grad: Tensor | None = None
         self.grad_fn = None
         self._accumulator = None  # the leaf's AccumulateGrad, created on first use and shared
-        self._version_counter = _VersionCounter()
+        self._version_counter = None  # made by the first in-place op or detach(); until then the version is 0
         self._retains_grad = False
 
     # --- autograd attributes ---------------------------------------------
@@ -106,10 +114,16 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        return self._version_counter.value
+        counter = self._version_counter
+        return 0 if counter is None else counter.value
+
+    def _shared_version_counter(self) -> _VersionCounter:
+        if self._version_counter is None:
+            self._version_counter = _VersionCounter()
+        return self._version_counter
 
     def _bump_version(self) -> None:
-        self._version_counter.value += 1
+        self._shared_version_counter().value += 1
 
     def gradient_edge(self):
         """The edge a consumer of this tensor points to: (grad_fn, output_nr), (AccumulateGrad, 0) or (None, 0)."""
@@ -144,7 +158,7 @@ class Tensor:
         """Same data, same version counter, no history."""
         t = Tensor(self.data)
         t.data = self.data  # the same array, not a copy
-        t._version_counter = self._version_counter
+        t._version_counter = self._shared_version_counter()
         return t
 
     def item(self):
