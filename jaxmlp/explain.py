@@ -57,7 +57,8 @@ def explain_autograd(out_dir: str) -> None:
             target = names.get(id(node.variable), "?")
             print(f"{i:3d}. AccumulateGrad            receives {shapes:14s} -> fills {target}.grad")
         else:
-            print(f"{i:3d}. {node.name():25s} receives {shapes or '(seed 1.0)'}")
+            seed = "  (the seed: d loss / d loss = 1)" if i == 0 else ""
+            print(f"{i:3d}. {node.name():25s} receives {shapes or '(seeds)'}{seed}")
     print("\nEvery parameter now has .grad:")
     for name, p in params.items():
         print(f"  {name:9s} grad {tuple(p.grad.shape)}  |grad| = {np.linalg.norm(p.grad.data):.4f}")

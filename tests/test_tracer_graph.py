@@ -211,10 +211,26 @@ def test_engine_runs_highest_sequence_number_first():
     trace = []
     tracer.autograd.backward(c.sum(), trace=trace)
     names = [n.name() for n, _ in trace]
-    assert names[:3] == ["GraphRoot", "SumBackward0", "AddBackward0"]
-    assert names[3:5] == ["MulBackward0", "MulBackward0"]
-    assert trace[3][0]._sequence_nr > trace[4][0]._sequence_nr  # b's node (newer) first
+    assert names[:2] == ["SumBackward0", "AddBackward0"]  # one root: its node starts with the seed, no GraphRoot
+    assert names[2:4] == ["MulBackward0", "MulBackward0"]
+    assert trace[2][0]._sequence_nr > trace[3][0]._sequence_nr  # b's node (newer) first
     assert names[-1] == "AccumulateGrad" and names.count("AccumulateGrad") == 1  # buffer summed both
+
+
+def test_several_roots_start_from_a_graph_root():
+    w = tracer.ones(2, requires_grad=True)
+    trace = []
+    tracer.autograd.backward([(w * 2).sum(), (w * 3).sum()], trace=trace)
+    assert trace[0][0].name() == "GraphRoot" and len(trace[0][0].next_functions) == 2
+    np.testing.assert_array_equal(w.grad.data, [5, 5])
+
+
+def test_grad_runs_nothing_that_does_not_lead_to_its_inputs():
+    w, z = tracer.ones(2, requires_grad=True), tracer.ones(2, requires_grad=True)
+    y = (w * 2).sum()
+    assert tracer.autograd.grad(y, z, allow_unused=True) == (None,)
+    y.backward()  # y's own node did not run, so nothing of its graph was freed (as in PyTorch)
+    np.testing.assert_array_equal(w.grad.data, [2, 2])
 
 
 def test_long_chain_no_recursion():

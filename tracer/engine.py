@@ -1,6 +1,8 @@
 """The backward engine: PyTorch's `engine.cpp`, single-threaded, in Python.
 
-1. Put a `GraphRoot` in front of the roots; its outputs are the seed gradients.
+1. Start from the root: with one root tensor (the usual `loss.backward()`), its
+   node's input buffer starts out holding the seed gradient; with several, a
+   `GraphRoot` is put in front of them and its outputs are the seeds.
 2. Count dependencies: for every node, how many edges (from nodes that will
    run) point at it. A node may run only once all of them have delivered.
 3. Each node has an input buffer; gradients arriving at the same input are
@@ -64,14 +66,19 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
     gradient to return instead, running only the nodes that lead to them (`autograd.grad`).
     trace: optional list that receives `(node, input grads)` in execution order (for teaching).
     """
-    root = GraphRoot(edges, grads)
+    buffers: dict[Node, list] = {}  # node -> its input buffer, one slot per input
+    if len(edges) == 1:  # as PyTorch does, no dummy GraphRoot for a single root
+        root, nr = edges[0]
+        buffers[root] = [None] * root.num_inputs
+        buffers[root][nr] = grads[0]
+    else:
+        root = GraphRoot(edges, grads)
     needed = None
     captured = None
     if capture is not None:
         needed = _nodes_leading_to(root, {node for node, _ in capture})
         captured = {edge: None for edge in capture}
     deps = _count_dependencies(root, needed)
-    buffers: dict[Node, list] = {}  # node -> its input buffer, one slot per input
     ready = [(-root._sequence_nr, id(root), root)]
     while ready:
         node = heapq.heappop(ready)[2]
@@ -84,8 +91,8 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
             for nr, g in enumerate(inputs):
                 if (node, nr) in captured:
                     captured[(node, nr)] = g
-            if isinstance(node, AccumulateGrad):
-                continue  # grad() returns gradients instead of accumulating them
+            if isinstance(node, AccumulateGrad) or node not in needed:
+                continue  # grad() returns gradients instead of accumulating them, and runs only what leads there
         outputs = node.backward(*inputs)
         if trace is not None:
             trace.append((node, inputs))
