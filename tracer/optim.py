@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 
-from tracer.tensor import no_grad
-
 
 class Optimizer:
     """The parameters, their per-parameter state, and `step()`: one update of every parameter that has a grad.
@@ -24,13 +22,13 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
             if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.data[...] = 0
+                p._grad = None
+            elif p._grad is not None:
+                p._grad.data[...] = 0
 
     def step(self) -> None:
-        with no_grad():
-            self._step([p for p in self.params if p._grad is not None], **self.defaults)
+        # (The updates are NumPy arithmetic on `.data`, so they build no graph: torch needs no_grad here, we don't.)
+        self._step([p for p in self.params if p._grad is not None], **self.defaults)
 
     def _step(self, params: list, **hyperparameters) -> None:
         raise NotImplementedError
