@@ -409,7 +409,12 @@ class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's o
 
 
 def addmm(bias, mat1, mat2):
-    out, node = record(bias.data + mat1.data @ mat2.data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape)
+    data = mat1.data @ mat2.data
+    if data.dtype == bias.dtype:
+        data += bias.data  # into the product, as torch's addmm adds the bias in the same kernel: no temporary
+    else:
+        data = data + bias.data
+    out, node = record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape)
     if node:
         node.save(mat1=mat1, mat2=mat2)
     return out
