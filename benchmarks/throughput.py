@@ -378,9 +378,11 @@ def main() -> None:
             for system, r in best.items():
                 rows.append({"system": system, "mlp": mlp, "batch": batch, **r})
                 flops = r.get("xla_flops_per_step")
-                peak, rows[-1]["peak"] = peak_flops(roof, r.get("compute", "fp32"))
-                if flops and peak:
-                    rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / peak
+                if flops:  # an XLA system: MFU against the peak for its compute type
+                    peak, rows[-1]["peak"] = peak_flops(roof, r.get("compute", "fp32"))
+                    if peak:
+                        rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / peak
+
     def measured(system: str, like: dict) -> dict | None:
         """`system`'s row for the same MLP and batch as `like`, if it ran without error."""
         return next((b for b in rows if b["system"] == system and b["mlp"] == like["mlp"]
@@ -407,8 +409,9 @@ def main() -> None:
                      f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
                      f"{fmt(r.get('mfu'), '.1%')} |")
     roof_txt = f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s " \
-               f"({roof.get('n')}² `jnp.dot`, best of 10). MFU against: " \
-               + "; ".join(sorted({r["peak"] for r in rows if "peak" in r})) + ".\n"
+               f"({roof.get('n')}² `jnp.dot`, best of 10)."
+    peaks = sorted({r["peak"] for r in rows if "mfu" in r})
+    roof_txt += (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
     results = {"machine": machine(), "command": " ".join(["python -m benchmarks.throughput", *sys.argv[1:]]),
                "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
                "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,

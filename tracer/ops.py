@@ -24,6 +24,9 @@ def as_tensor(x, like=None) -> Tensor:
     return Tensor(np.asarray(x))
 
 
+NO_EDGE = (None, 0)  # the edge of an input that needs no gradient
+
+
 def record(data, node_cls, *inputs, **attrs):
     """Wrap `data` as the output of `node_cls` applied to `inputs`; returns (tensor, node or None).
 
@@ -40,9 +43,6 @@ def record(data, node_cls, *inputs, **attrs):
         node.__dict__.update(attrs)
     out.grad_fn = node
     return out, node
-
-
-NO_EDGE = (None, 0)
 
 
 # --- elementwise binary -----------------------------------------------------

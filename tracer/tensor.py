@@ -23,8 +23,7 @@ def is_grad_enabled() -> bool:
 class no_grad:
     """Ops inside build no graph; their results are leaves that do not require grad.
 
-    A context manager or a decorator, as `torch.no_grad`; a class rather than a generator, since optimizers
-    enter it on every step.
+    A context manager or a decorator, as `torch.no_grad`; a class, which is cheaper to enter than a generator.
     """
 
     def __enter__(self):
