@@ -295,7 +295,18 @@ def peak_flops(roof: dict, compute: str) -> tuple[float | None, str]:
     return roof.get("flops_per_s"), f"measured {roof.get('n')}² fp32 `jnp.dot`"
 
 
-def chart(rows: list[dict]):
+def device_name(machine_info: dict) -> str:
+    """What a chart names as the machine: the GPU if there is one, else the CPU and its cores."""
+    gpus = [d.split(":", 1)[1] for d in machine_info.get("jax_devices", []) if d.startswith("gpu:")]
+    return gpus[0] if gpus else f"{machine_info['cpu']}, {machine_info['cores']} cores"
+
+
+def shown_name(row: dict) -> str:
+    """A system's name in tables and charts, marked when it computed in bfloat16."""
+    return row["system"] + (" (bf16)" if row.get("compute") == "bf16" else "")
+
+
+def chart(rows: list[dict], where: str):
     import matplotlib.pyplot as plt
 
     from jaxmlp import plots
@@ -309,11 +320,12 @@ def chart(rows: list[dict]):
             vals = [next((r.get("samples_per_s", np.nan) for r in rows if r["system"] == system
                           and (r["mlp"], r["batch"]) == c), np.nan) for c in configs]
             reference = system == "matmul-floor"  # a ceiling, not a trainer: drawn apart
-            ax.bar(np.arange(len(configs)) + k * width - 0.4 + width / 2, vals, width,
-                   label="matmul-floor (XLA ceiling)" if reference else system,
+            label = "matmul-floor (XLA ceiling)" if reference else shown_name(next(r for r in rows if r["system"] == system))
+            ax.bar(np.arange(len(configs)) + k * width - 0.4 + width / 2, vals, width, label=label,
                    **({"color": "0.8", "hatch": "//", "edgecolor": "0.5"} if reference else {}))
         ax.set_xticks(range(len(configs)), [f"{m}\nbatch {b}" for m, b in configs])
-        ax.set(yscale="log", ylabel="training samples / second (median)", title="training throughput, Adam, same MLP")
+        ax.set(yscale="log", ylabel="training samples / second (median)",
+               title=f"training throughput, Adam, same MLP — {where}")
         ax.legend(fontsize=8, ncol=3)
         fig.tight_layout()
     return fig
@@ -402,8 +414,7 @@ def main() -> None:
         if "error" in r:
             table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['error']} | | | | | | | |")
             continue
-        name = r["system"] + (" (bf16)" if r.get("compute") == "bf16" else "")
-        table.append(f"| {r['mlp']} | {r['batch']} | {name} | {r['samples_per_s']:,.0f} | "
+        table.append(f"| {r['mlp']} | {r['batch']} | {shown_name(r)} | {r['samples_per_s']:,.0f} | "
                      f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {r['epoch_ms']:,.1f} | "
                      f"{fmt(r.get('vs_torch_eager'), '.2f')} | "
                      f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
@@ -417,7 +428,8 @@ def main() -> None:
                "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,
                "rows": rows}
     out = output_dir(args, "throughput")
-    for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt, chart(rows)):
+    for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt,
+                              chart(rows, device_name(results["machine"]))):
         print(path)
 
 
