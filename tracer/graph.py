@@ -47,7 +47,8 @@ class SavedTensor:
 
     def __init__(self, tensor, is_output: bool = False):
         self.tensor = tensor
-        self.version = tensor._version
+        counter = tensor._version_counter  # (read inline: `tensor._version` is a property, one call more per save)
+        self.version = 0 if counter is None else counter.value
         self.is_output = is_output
 
     def unpack(self, node: "Node"):
@@ -94,8 +95,10 @@ class Node:
     def saved(self, key: str):
         s = self._saved[key]
         t = s.tensor
-        if t is not None and t._version == s.version:  # the common case, without unpack's call
-            return t
+        if t is not None:  # the common case, checked here without unpack's call
+            counter = t._version_counter
+            if (0 if counter is None else counter.value) == s.version:
+                return t
         return s.unpack(self)  # raises the error that says what went wrong
 
     def __getattr__(self, attr):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.graph import Node, unbroadcast
-from tracer.tensor import Tensor, is_grad_enabled
+from tracer.tensor import Tensor, _grad_enabled, is_grad_enabled
 
 
 def as_tensor(x, like=None) -> Tensor:
@@ -33,7 +33,7 @@ def record(data, node_cls, *inputs, **attrs):
     No node is made under `no_grad()` or when no input requires grad (every edge is then `(None, 0)`).
     """
     out = Tensor(data)
-    if not is_grad_enabled():
+    if not _grad_enabled[0]:  # (is_grad_enabled() without the call)
         return out, None
     edges = tuple([t.gradient_edge() if isinstance(t, Tensor) else NO_EDGE for t in inputs])
     if edges.count(NO_EDGE) == len(edges):
@@ -381,20 +381,22 @@ def permute(a, *dims):
     return record(np.transpose(a.data, dims), PermuteBackward0, a, dims=dims)[0]
 
 
-def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2: np.ndarray) -> np.ndarray:
-    """mat1ᵀ·g, laid out like mat2 (PyTorch's mm_mat2_backward does the same): when mat2 is a transposed
-    weight, computing (gᵀ·mat1)ᵀ makes the weight's gradient come out C-contiguous, like the weight."""
-    return (g.T @ mat1).T if mat2.flags.f_contiguous and not mat2.flags.c_contiguous else mat1.T @ g
+def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2_strides: tuple) -> np.ndarray:
+    """mat1ᵀ·g, laid out like mat2 was: PyTorch's mm_mat2_backward, which also reads the strides saved at forward
+    time. When mat2 is a transposed weight (column-major), (gᵀ·mat1)ᵀ brings the weight's gradient out C-contiguous."""
+    column_major = mat2_strides[0] < mat2_strides[1]
+    return (g.T @ mat1).T if column_major else mat1.T @ g
 
 
 class MmBackward0(Node):
     def backward(self, g):
+        (self_fn, _), (mat2_fn, _) = self.next_functions  # an input whose edge leads nowhere needs no gradient
         a, b = self.saved("self").data, self.saved("mat2").data
-        return (g @ b.T if self.needs_input_grad(0) else None), (_mat2_grad(a, g, b) if self.needs_input_grad(1) else None)
+        return (g @ b.T if self_fn is not None else None), (_mat2_grad(a, g, self.mat2_strides) if mat2_fn is not None else None)
 
 
 def mm(a, b):
-    out, node = record(a.data @ b.data, MmBackward0, a, b)
+    out, node = record(a.data @ b.data, MmBackward0, a, b, mat2_strides=b.data.strides)
     if node:
         node.save(self=a, mat2=b)
     return out
@@ -402,10 +404,11 @@ def mm(a, b):
 
 class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's order: (bias, mat1, mat2)
     def backward(self, g):
+        (bias_fn, _), (mat1_fn, _), (mat2_fn, _) = self.next_functions
         mat1, mat2 = self.saved("mat1").data, self.saved("mat2").data
-        return (unbroadcast(g, self.self_shape) if self.needs_input_grad(0) else None,
-                g @ mat2.T if self.needs_input_grad(1) else None,
-                _mat2_grad(mat1, g, mat2) if self.needs_input_grad(2) else None)
+        return (unbroadcast(g, self.self_shape) if bias_fn is not None else None,
+                g @ mat2.T if mat1_fn is not None else None,
+                _mat2_grad(mat1, g, self.mat2_strides) if mat2_fn is not None else None)
 
 
 def addmm(bias, mat1, mat2):
@@ -414,7 +417,7 @@ def addmm(bias, mat1, mat2):
         data += bias.data  # into the product, as torch's addmm adds the bias in the same kernel: no temporary
     else:
         data = data + bias.data
-    out, node = record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape)
+    out, node = record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape, mat2_strides=mat2.data.strides)
     if node:
         node.save(mat1=mat1, mat2=mat2)
     return out

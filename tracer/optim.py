@@ -17,7 +17,7 @@ class Optimizer:
     def __init__(self, params, defaults: dict):
         self.params = list(params)
         self.defaults = defaults
-        self.state: dict[int, dict] = {id(p): {} for p in self.params}
+        self.state: dict = {p: {} for p in self.params}  # keyed by the parameter itself, as torch.optim keys it
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -49,7 +49,7 @@ class SGD(Optimizer):
             if weight_decay:
                 g = g + weight_decay * p.data
             if momentum:
-                state = self.state[id(p)]
+                state = self.state[p]
                 buf = state.get("momentum_buffer")
                 if buf is None:
                     buf = state["momentum_buffer"] = g.copy()
@@ -72,7 +72,7 @@ class Adam(Optimizer):
     def _step(self, params, lr, betas, eps, weight_decay):
         b1, b2 = betas
         for p in params:
-            g, state = p._grad.data, self.state[id(p)]
+            g, state = p._grad.data, self.state[p]
             if weight_decay and self.decoupled:
                 p.data *= 1 - lr * weight_decay
             elif weight_decay:
