@@ -75,11 +75,11 @@ class Node:
     num_inputs = 1  # gradients it receives: one per output of the forward op (every op here has one output)
     _pre_hooks: dict[int, list] = _NONE     # input_nr -> hooks on the gradient arriving there
     _retain_grad: dict[int, object] = _NONE  # input_nr -> weakref to a non-leaf that wants .grad
+    _saved: dict[str, SavedTensor] = _NONE   # name -> saved tensor, for the nodes whose formula needs any
 
     def __init__(self, next_functions: tuple = ()):
         self._sequence_nr = next(_sequence)
         self.next_functions: tuple[tuple[Node | None, int], ...] = next_functions
-        self._saved: dict[str, SavedTensor] = {}
 
     def name(self) -> str:
         return type(self).__name__
@@ -89,8 +89,8 @@ class Node:
 
     # Saved tensors: exposed as `_saved_<name>` like PyTorch's python bindings.
     def save(node, **tensors) -> None:  # `node`, not `self`: PyTorch calls a saved input "self"
-        for key, t in tensors.items():
-            node._saved[key] = SavedTensor(t)
+        saved = {key: SavedTensor(t) for key, t in tensors.items()}
+        node._saved = {**node._saved, **saved} if node._saved else saved
 
     def saved(self, key: str):
         s = self._saved[key]
@@ -103,9 +103,8 @@ class Node:
 
     def __getattr__(self, attr):
         if attr.startswith("_saved_"):
-            saved = self.__dict__.get("_saved", {})
-            if attr[7:] in saved:
-                return saved[attr[7:]].unpack(self)
+            if attr[7:] in self._saved:
+                return self._saved[attr[7:]].unpack(self)
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{attr}'")
 
     def release_variables(self) -> None:

@@ -28,14 +28,14 @@ NO_EDGE = (None, 0)  # the edge of an input that needs no gradient
 
 
 def record(data, node_cls, *inputs, **attrs):
-    """Wrap `data` as the output of `node_cls` applied to `inputs`; returns (tensor, node or None).
+    """Wrap `data` as the output of `node_cls` applied to the tensors `inputs`; returns (tensor, node or None).
 
     No node is made under `no_grad()` or when no input requires grad (every edge is then `(None, 0)`).
     """
     out = Tensor(data)
     if not _grad_enabled[0]:  # (is_grad_enabled() without the call)
         return out, None
-    edges = tuple([t.gradient_edge() if isinstance(t, Tensor) else NO_EDGE for t in inputs])
+    edges = tuple([t.gradient_edge() for t in inputs])
     if edges.count(NO_EDGE) == len(edges):
         return out, None
     node = node_cls(edges)
