@@ -20,7 +20,7 @@ needs no recursion.
 
 from __future__ import annotations
 
-import heapq
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
     deps = _count_dependencies(root, needed)
     ready = [(-root._sequence_nr, id(root), root)]
     while ready:
-        node = heapq.heappop(ready)[2]
+        node = heappop(ready)[2]
         inputs = buffers.pop(node, ())
         if node._pre_hooks:
             _call_pre_hooks(node, inputs)
@@ -107,9 +107,10 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
                 buf = buffers[child] = [None] * child.num_inputs
             if g is not None:
                 buf[nr] = g if buf[nr] is None else buf[nr] + g  # the input buffer sums contributions
-            deps[child] -= 1
-            if not deps[child]:
-                heapq.heappush(ready, (-child._sequence_nr, id(child), child))
+            waiting = deps[child] - 1
+            deps[child] = waiting
+            if not waiting:
+                heappush(ready, (-child._sequence_nr, id(child), child))
         outputs = g = None  # handed over: the buffers are now their only holders (so AccumulateGrad may steal)
     if captured is not None:
         return [captured[edge] for edge in capture]
