@@ -97,8 +97,7 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
         if trace is not None:
             trace.append((node, inputs))
         if not retain_graph and node._saved:
-            for saved in node._saved.values():  # node.release_variables(), inline: one call fewer per node
-                saved.tensor = None
+            node.release_variables()
         for (child, nr), g in zip(node.next_functions, outputs):
             if child is None or (needed is not None and child not in needed):
                 continue
