@@ -47,8 +47,7 @@ class SavedTensor:
 
     def __init__(self, tensor, is_output: bool = False):
         self.tensor = tensor
-        counter = tensor._version_counter  # (read inline: `tensor._version` is a property, one call more per save)
-        self.version = 0 if counter is None else counter.value
+        self.version = tensor._version
         self.is_output = is_output
 
     def unpack(self, node: "Node"):
@@ -89,16 +88,16 @@ class Node:
 
     # Saved tensors: exposed as `_saved_<name>` like PyTorch's python bindings.
     def save(node, **tensors) -> None:  # `node`, not `self`: PyTorch calls a saved input "self"
-        saved = {key: SavedTensor(t) for key, t in tensors.items()}
-        node._saved = {**node._saved, **saved} if node._saved else saved
+        if node._saved is _NONE:  # this node's first saved tensor: its own mapping
+            node._saved = {}
+        for key, t in tensors.items():
+            node._saved[key] = SavedTensor(t)
 
     def saved(self, key: str):
         s = self._saved[key]
         t = s.tensor
-        if t is not None:  # the common case, checked here without unpack's call
-            counter = t._version_counter
-            if (0 if counter is None else counter.value) == s.version:
-                return t
+        if t is not None and t._version == s.version:  # the common case, without unpack's call
+            return t
         return s.unpack(self)  # raises the error that says what went wrong
 
     def __getattr__(self, attr):

@@ -390,9 +390,9 @@ def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2_strides: tuple) -> np.ndarr
 
 class MmBackward0(Node):
     def backward(self, g):
-        (self_fn, _), (mat2_fn, _) = self.next_functions  # an input whose edge leads nowhere needs no gradient
         a, b = self.saved("self").data, self.saved("mat2").data
-        return (g @ b.T if self_fn is not None else None), (_mat2_grad(a, g, self.mat2_strides) if mat2_fn is not None else None)
+        return ((g @ b.T if self.needs_input_grad(0) else None),
+                (_mat2_grad(a, g, self.mat2_strides) if self.needs_input_grad(1) else None))
 
 
 def mm(a, b):
@@ -404,11 +404,10 @@ def mm(a, b):
 
 class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's order: (bias, mat1, mat2)
     def backward(self, g):
-        (bias_fn, _), (mat1_fn, _), (mat2_fn, _) = self.next_functions
         mat1, mat2 = self.saved("mat1").data, self.saved("mat2").data
-        return (unbroadcast(g, self.self_shape) if bias_fn is not None else None,
-                g @ mat2.T if mat1_fn is not None else None,
-                _mat2_grad(mat1, g, self.mat2_strides) if mat2_fn is not None else None)
+        return (unbroadcast(g, self.self_shape) if self.needs_input_grad(0) else None,
+                g @ mat2.T if self.needs_input_grad(1) else None,
+                _mat2_grad(mat1, g, self.mat2_strides) if self.needs_input_grad(2) else None)
 
 
 def addmm(bias, mat1, mat2):

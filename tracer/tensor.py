@@ -122,10 +122,7 @@ class Tensor:
         return self._version_counter
 
     def _bump_version(self) -> None:
-        counter = self._version_counter
-        if counter is None:
-            counter = self._version_counter = _VersionCounter()
-        counter.value += 1
+        self._shared_version_counter().value += 1
 
     def gradient_edge(self):
         """The edge a consumer of this tensor points to: (grad_fn, output_nr), (AccumulateGrad, 0) or (None, 0)."""
