@@ -27,13 +27,25 @@ def machine() -> dict:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": versions}
+    info = {"cpu": cpu, "cores": os.cpu_count(), "python": python_build(), "versions": versions}
     try:
         import jax
         info["jax_devices"] = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
     except Exception as e:  # noqa: BLE001 - a benchmark still runs without jax
         info["jax_devices"] = [f"unavailable ({e})"]
     return info
+
+
+def python_build() -> str:
+    """Version, executable and how libpython is linked: pure-Python code such as tracer runs slower on a
+    shared-library interpreter (pyenv's default build) than on one with libpython linked in (Debian's);
+    benchmarks/README.md has the numbers."""
+    try:
+        with open("/proc/self/maps") as f:
+            linked = "shared libpython" if "libpython" in f.read() else "static libpython"
+    except OSError:
+        linked = "libpython linkage unknown"
+    return f"{platform.python_version()} ({sys.executable}, {linked})"
 
 
 def timed_repeats(fn, repeats: int, warmup: int = 1) -> dict:
@@ -98,6 +110,7 @@ def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> lis
     header = (f"# {name}\n\nMachine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
               f"{', '.join(results['machine']['jax_devices'])}; "
               + ", ".join(f"{k} {v}" for k, v in results["machine"]["versions"].items())
+              + f"; Python {results['machine']['python']}"
               + f"\n\nCommand: `{results['command']}`\n\n")
     write_atomic(paths[1], header + table_md + "\n")
     save(fig, paths[2])
