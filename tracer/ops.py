@@ -560,8 +560,7 @@ def add_(a: Tensor, b, alpha=1.0) -> Tensor:
     _check_inplace(a)
     b = as_tensor(b, a)
     if is_grad_enabled() and (a.requires_grad or b.requires_grad):
-        node = AddBackward0()
-        node.next_functions = (a.gradient_edge(), b.gradient_edge())
+        node = AddBackward0((a.gradient_edge(), b.gradient_edge()))
         node.self_shape, node.other_shape, node.alpha = a.shape, b.shape, alpha
         a.grad_fn = node
     a.data += alpha * b.data if alpha != 1 else b.data
@@ -573,8 +572,7 @@ def mul_(a: Tensor, scalar: float) -> Tensor:
     """`a *= scalar` in place (a Python scalar, so nothing needs saving)."""
     _check_inplace(a)
     if is_grad_enabled() and a.requires_grad:
-        node = MulBackward0()
-        node.next_functions = (a.gradient_edge(), (None, 0))
+        node = MulBackward0((a.gradient_edge(), NO_EDGE))
         node.save(self=Tensor(a.data.copy()), other=Tensor(np.asarray(scalar, a.dtype)))
         a.grad_fn = node
     a.data *= scalar
