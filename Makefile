@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: setup train test clean docs
+.PHONY: setup train lint test clean docs
 
 $(BIN)/jaxmlp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ setup: $(BIN)/jaxmlp
 train: setup
 	$(BIN)/jaxmlp train $(ARGS)
 
-test: setup
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -30,6 +30,7 @@ def machine() -> dict:
     info = {"cpu": cpu, "cores": os.cpu_count(), "python": python_build(), "versions": versions}
     try:
         import jax
+
         info["jax_devices"] = [f"{d.platform}:{d.device_kind}" for d in jax.devices()]
     except Exception as e:  # noqa: BLE001 - a benchmark still runs without jax
         info["jax_devices"] = [f"unavailable ({e})"]
@@ -71,8 +72,13 @@ def run_worker(module: str, args: list[str], timeout: float = 1800, env: dict | 
 
     env: variables added to this process's environment for the worker (e.g. `STEADY_MALLOC`).
     """
-    proc = subprocess.run([sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--worker", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -80,6 +86,7 @@ def run_worker(module: str, args: list[str], timeout: float = 1800, env: dict | 
 
 def peak_rss_mb() -> float:
     import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -87,8 +94,12 @@ def base_parser(description: str, repeats_help: str | None = None) -> argparse.A
     """--quick and --out for every benchmark; --repeats for those that repeat something (`repeats_help` says what)."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="a small, fast version (what CI runs)")
-    p.add_argument("--out", default=None, help="folder for the JSON, markdown and PNG (default: benchmarks/results/NAME; "
-                                               "with --quick, benchmarks/results/quick/NAME)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="folder for the JSON, markdown and PNG (default: benchmarks/results/NAME; "
+        "with --quick, benchmarks/results/quick/NAME)",
+    )
     if repeats_help:
         p.add_argument("--repeats", type=int, default=None, help=repeats_help)
     return p
@@ -101,17 +112,19 @@ def output_dir(args: argparse.Namespace, name: str) -> str:
 
 
 def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> list[str]:
-    from jaxmlp.checkpoint import write_atomic, write_json
+    from jaxmlp.files import write_atomic, write_json
     from jaxmlp.plots import save
 
     os.makedirs(out, exist_ok=True)
     paths = [os.path.join(out, f"{name}.json"), os.path.join(out, f"{name}.md"), os.path.join(out, f"{name}.png")]
     write_json(paths[0], results)
-    header = (f"# {name}\n\nMachine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
-              f"{', '.join(results['machine']['jax_devices'])}; "
-              + ", ".join(f"{k} {v}" for k, v in results["machine"]["versions"].items())
-              + f"; Python {results['machine']['python']}"
-              + f"\n\nCommand: `{results['command']}`\n\n")
+    header = (
+        f"# {name}\n\nMachine: {results['machine']['cpu']}, {results['machine']['cores']} cores, "
+        f"{', '.join(results['machine']['jax_devices'])}; "
+        + ", ".join(f"{k} {v}" for k, v in results["machine"]["versions"].items())
+        + f"; Python {results['machine']['python']}"
+        + f"\n\nCommand: `{results['command']}`\n\n"
+    )
     write_atomic(paths[1], header + table_md + "\n")
     save(fig, paths[2])
     return paths

@@ -22,10 +22,31 @@ def measure(devices: int, hidden: str, batch: int, steps: int, repeats: int, cpu
     env = dict(os.environ)
     if cpu:
         env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.throughput", "--worker", "--system", "jaxmlp-scan",
-                           "--hidden", hidden, "--batch", str(batch), "--samples", str(steps * batch),
-                           "--steps", str(steps), "--repeats", str(repeats), "--devices", str(devices)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.throughput",
+            "--worker",
+            "--system",
+            "jaxmlp-scan",
+            "--hidden",
+            hidden,
+            "--batch",
+            str(batch),
+            "--samples",
+            str(steps * batch),
+            "--steps",
+            str(steps),
+            "--repeats",
+            str(repeats),
+            "--devices",
+            str(devices),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -52,14 +73,25 @@ def main() -> None:
         if "error" in r:
             table.append(f"| {r['devices']} | {r['error']} | | |")
         else:
-            table.append(f"| {r['devices']} | {r['samples_per_s']:,.0f} | {r['samples_per_s'] / base:.2f} | "
-                         f"{r['step_ms']:.2f} |")
-    note = ("\n\nCPU host: virtual devices share the same cores, so this is the overhead of sharding, not a "
-            "speed-up." if cpu else "")
-    results = {"machine": machine(), "command": "python -m benchmarks.scaling" + (" --quick" if args.quick else ""),
-               "virtual_cpu_devices": cpu, "batch": args.batch, "hidden": args.hidden, "rows": rows}
-    for path in write_outputs(output_dir(args, "scaling"), "scaling", results, "\n".join(table) + note,
-                              chart(rows, cpu)):
+            table.append(
+                f"| {r['devices']} | {r['samples_per_s']:,.0f} | {r['samples_per_s'] / base:.2f} | {r['step_ms']:.2f} |"
+            )
+    note = (
+        "\n\nCPU host: virtual devices share the same cores, so this is the overhead of sharding, not a speed-up."
+        if cpu
+        else ""
+    )
+    results = {
+        "machine": machine(),
+        "command": "python -m benchmarks.scaling" + (" --quick" if args.quick else ""),
+        "virtual_cpu_devices": cpu,
+        "batch": args.batch,
+        "hidden": args.hidden,
+        "rows": rows,
+    }
+    for path in write_outputs(
+        output_dir(args, "scaling"), "scaling", results, "\n".join(table) + note, chart(rows, cpu)
+    ):
         print(path)
 
 
@@ -73,8 +105,13 @@ def chart(rows, virtual: bool):
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([r["devices"] for r in ok], [r["samples_per_s"] for r in ok], marker="o", label="measured")
         if ok:
-            ax.plot([r["devices"] for r in ok], [ok[0]["samples_per_s"] * r["devices"] for r in ok], ls="--",
-                    color="gray", label="perfect scaling")
+            ax.plot(
+                [r["devices"] for r in ok],
+                [ok[0]["samples_per_s"] * r["devices"] for r in ok],
+                ls="--",
+                color="gray",
+                label="perfect scaling",
+            )
         title = "data-parallel scaling" + ("\n(virtual CPU devices on the same cores)" if virtual else "")
         ax.set(xlabel="devices", ylabel="training samples / second", xscale="log", title=title)
         ax.minorticks_off()

@@ -30,8 +30,16 @@ import time
 
 import numpy as np
 
-from benchmarks.common import (STEADY_MALLOC, base_parser, machine, output_dir, peak_rss_mb, run_worker,
-                               timed_repeats, write_outputs)
+from benchmarks.common import (
+    STEADY_MALLOC,
+    base_parser,
+    machine,
+    output_dir,
+    peak_rss_mb,
+    run_worker,
+    timed_repeats,
+    write_outputs,
+)
 
 # Dense tensor-core TFLOP/s from NVIDIA's datasheets (the sparse figures are twice these); the H200 is the
 # H100 SXM's chip with more memory.
@@ -43,7 +51,9 @@ FEATURES, CLASSES = 784, 10
 
 def data(samples: int):
     rng = np.random.default_rng(0)
-    return rng.standard_normal((samples, FEATURES), dtype=np.float32), rng.integers(0, CLASSES, samples).astype(np.int32)
+    return rng.standard_normal((samples, FEATURES), dtype=np.float32), rng.integers(0, CLASSES, samples).astype(
+        np.int32
+    )
 
 
 def xla_flops(compiled) -> float:
@@ -53,6 +63,7 @@ def xla_flops(compiled) -> float:
 
 
 # --- one system per function: returns (run_steps, compile_seconds, extra) -----------------------
+
 
 def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf16: bool = False):
     import functools
@@ -85,6 +96,7 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
             holder["state"], stats = chunk(holder["state"], xs, ys, perm, jnp.int32(0))
             jax.block_until_ready(stats["loss"])
     else:
+
         def body(state, x, y, perm, i):
             idx = jax.lax.dynamic_slice_in_dim(perm, i * batch, batch)
             return train_step(program, state, x[idx], y[idx])
@@ -97,6 +109,7 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
                 s, stats = step(s, xs, ys, perm, jnp.int32(i))
             jax.block_until_ready(stats["loss"])
             holder["state"] = s
+
     return run, time.perf_counter() - t, {"xla_flops_per_step": flops, "compute": "bf16" if bf16 else "fp32"}
 
 
@@ -158,7 +171,7 @@ def setup_torch(hidden, batch, x, y, compiled: bool):
     steps = len(y) // batch
 
     def step(i):
-        idx = perm[i * batch:(i + 1) * batch]
+        idx = perm[i * batch : (i + 1) * batch]
         loss = loss_fn(forward(X[idx]), Y[idx])
         opt.zero_grad()
         loss.backward()
@@ -195,7 +208,7 @@ def setup_tracer(hidden, batch, x, y):
 
     def run():
         for i in range(steps):
-            idx = perm[i * batch:(i + 1) * batch]
+            idx = perm[i * batch : (i + 1) * batch]
             loss = loss_fn(model(tracer.Tensor(x[idx])), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -211,7 +224,10 @@ def setup_numpy(hidden, batch, x, y):
     params = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         bound = 1 / math.sqrt(a)
-        params += [rng.uniform(-bound, bound, (b, a)).astype(np.float32), rng.uniform(-bound, bound, b).astype(np.float32)]
+        params += [
+            rng.uniform(-bound, bound, (b, a)).astype(np.float32),
+            rng.uniform(-bound, bound, b).astype(np.float32),
+        ]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     t_step = [0]
@@ -220,9 +236,9 @@ def setup_numpy(hidden, batch, x, y):
 
     def step(xb, yb):
         acts = [xb]
-        for l in range(n_layers):
-            z = acts[-1] @ params[2 * l].T + params[2 * l + 1]
-            acts.append(np.maximum(z, 0) if l < n_layers - 1 else z)
+        for k in range(n_layers):
+            z = acts[-1] @ params[2 * k].T + params[2 * k + 1]
+            acts.append(np.maximum(z, 0) if k < n_layers - 1 else z)
         logits, rows = acts[-1], np.arange(len(yb))
         shifted = logits - logits.max(1, keepdims=True)
         e = np.exp(shifted)
@@ -232,10 +248,10 @@ def setup_numpy(hidden, batch, x, y):
         g[rows, yb] -= 1
         g /= len(yb)
         grads = [None] * len(params)
-        for l in reversed(range(n_layers)):
-            grads[2 * l], grads[2 * l + 1] = g.T @ acts[l], g.sum(0)
-            if l:
-                g = (g @ params[2 * l]) * (acts[l] > 0)
+        for k in reversed(range(n_layers)):
+            grads[2 * k], grads[2 * k + 1] = g.T @ acts[k], g.sum(0)
+            if k:
+                g = (g @ params[2 * k]) * (acts[k] > 0)
         t_step[0] += 1
         c1, c2 = 1 - 0.9 ** t_step[0], 1 - 0.999 ** t_step[0]
         for p, gr, mi, vi in zip(params, grads, m, v):
@@ -248,30 +264,47 @@ def setup_numpy(hidden, batch, x, y):
 
     def run():
         for i in range(steps):
-            idx = perm[i * batch:(i + 1) * batch]
+            idx = perm[i * batch : (i + 1) * batch]
             step(x[idx], y[idx])
 
     return run, 0.0, {}
 
 
-def worker(system: str, hidden: list[int], batch: int, samples: int, repeats: int, steps: int,
-           devices: int | None = None, bf16: bool = False) -> dict:
+def worker(
+    system: str,
+    hidden: list[int],
+    batch: int,
+    samples: int,
+    repeats: int,
+    steps: int,
+    devices: int | None = None,
+    bf16: bool = False,
+) -> dict:
     """Time `steps` optimizer steps (drawn from a `samples` x 784 training set) of one system."""
     x, y = data(samples)
     x, y = x[: steps * batch], y[: steps * batch]  # every system sees exactly `steps` batches per timed call
-    setup = {"jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True, devices=devices, bf16=bf16),
-             "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
-             "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
-             "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
-             "tracer": lambda: setup_tracer(hidden, batch, x, y),
-             "numpy": lambda: setup_numpy(hidden, batch, x, y),
-             "matmul-floor": lambda: setup_matmul_floor(hidden, batch, x, y)}[system]
+    setup = {
+        "jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True, devices=devices, bf16=bf16),
+        "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
+        "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
+        "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
+        "tracer": lambda: setup_tracer(hidden, batch, x, y),
+        "numpy": lambda: setup_numpy(hidden, batch, x, y),
+        "matmul-floor": lambda: setup_matmul_floor(hidden, batch, x, y),
+    }[system]
     run, compile_s, extra = setup()
     t = timed_repeats(run, repeats, warmup=1)
     sps = [steps * batch / s for s in t["all"]]
-    return {"samples_per_s": steps * batch / t["median"], "samples_per_s_min": min(sps), "samples_per_s_max": max(sps),
-            "step_ms": 1e3 * t["median"] / steps, "epoch_ms": 1e3 * EPOCH * t["median"] / (steps * batch),
-            "compile_s": compile_s, "peak_mb": peak_rss_mb(), **extra}
+    return {
+        "samples_per_s": steps * batch / t["median"],
+        "samples_per_s_min": min(sps),
+        "samples_per_s_max": max(sps),
+        "step_ms": 1e3 * t["median"] / steps,
+        "epoch_ms": 1e3 * EPOCH * t["median"] / (steps * batch),
+        "compile_s": compile_s,
+        "peak_mb": peak_rss_mb(),
+        **extra,
+    }
 
 
 def roofline_worker(n: int = 2048, repeats: int = 10) -> dict:
@@ -283,7 +316,7 @@ def roofline_worker(n: int = 2048, repeats: int = 10) -> dict:
     dot = jax.jit(jnp.dot)
     t = timed_repeats(lambda: dot(a, a).block_until_ready(), repeats, warmup=2)
     device = jax.devices()[0]
-    return {"flops_per_s": 2 * n ** 3 / t["min"], "n": n, "platform": device.platform, "device_kind": device.device_kind}
+    return {"flops_per_s": 2 * n**3 / t["min"], "n": n, "platform": device.platform, "device_kind": device.device_kind}
 
 
 def peak_flops(roof: dict, compute: str) -> tuple[float | None, str]:
@@ -291,7 +324,9 @@ def peak_flops(roof: dict, compute: str) -> tuple[float | None, str]:
     if roof.get("platform") == "gpu":
         chip = next((c for c in DATASHEET_TFLOPS if c in roof.get("device_kind", "")), None)
         if chip:
-            return DATASHEET_TFLOPS[chip][compute] * 1e12, f"{chip} datasheet, dense {compute.replace('fp32', 'TF32').upper()}"
+            return DATASHEET_TFLOPS[chip][
+                compute
+            ] * 1e12, f"{chip} datasheet, dense {compute.replace('fp32', 'TF32').upper()}"
     return roof.get("flops_per_s"), f"measured {roof.get('n')}² fp32 `jnp.dot`"
 
 
@@ -317,15 +352,36 @@ def chart(rows: list[dict], where: str):
         fig, ax = plt.subplots(figsize=(max(7, 2.8 * len(configs)), 4.5))
         width = 0.8 / max(len(systems), 1)
         for k, system in enumerate(systems):
-            vals = [next((r.get("samples_per_s", np.nan) for r in rows if r["system"] == system
-                          and (r["mlp"], r["batch"]) == c), np.nan) for c in configs]
+            vals = [
+                next(
+                    (
+                        r.get("samples_per_s", np.nan)
+                        for r in rows
+                        if r["system"] == system and (r["mlp"], r["batch"]) == c
+                    ),
+                    np.nan,
+                )
+                for c in configs
+            ]
             reference = system == "matmul-floor"  # a ceiling, not a trainer: drawn apart
-            label = "matmul-floor (XLA ceiling)" if reference else shown_name(next(r for r in rows if r["system"] == system))
-            ax.bar(np.arange(len(configs)) + k * width - 0.4 + width / 2, vals, width, label=label,
-                   **({"color": "0.8", "hatch": "//", "edgecolor": "0.5"} if reference else {}))
+            label = (
+                "matmul-floor (XLA ceiling)"
+                if reference
+                else shown_name(next(r for r in rows if r["system"] == system))
+            )
+            ax.bar(
+                np.arange(len(configs)) + k * width - 0.4 + width / 2,
+                vals,
+                width,
+                label=label,
+                **({"color": "0.8", "hatch": "//", "edgecolor": "0.5"} if reference else {}),
+            )
         ax.set_xticks(range(len(configs)), [f"{m}\nbatch {b}" for m, b in configs])
-        ax.set(yscale="log", ylabel="training samples / second (median)",
-               title=f"training throughput, Adam, same MLP — {where}")
+        ax.set(
+            yscale="log",
+            ylabel="training samples / second (median)",
+            title=f"training throughput, Adam, same MLP — {where}",
+        )
         ax.legend(fontsize=8, ncol=3)
         fig.tight_layout()
     return fig
@@ -342,17 +398,36 @@ def main() -> None:
     p.add_argument("--devices", type=int, default=None, help="jaxmlp-scan: split batches over this many devices")
     p.add_argument("--bf16", action="store_true", help="jaxmlp-scan: bfloat16 compute (accelerators)")
     p.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated subset of: " + ", ".join(SYSTEMS))
-    p.add_argument("--default-malloc", action="store_true",
-                   help="run workers with glibc's default (dynamic) mmap threshold instead of a fixed high one")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per configuration; best kept "
-                                                             "(default: 2, quick: 1)")
+    p.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="run workers with glibc's default (dynamic) mmap threshold instead of a fixed high one",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="interleaved rounds per configuration; best kept (default: 2, quick: 1)",
+    )
     args = p.parse_args()
     if args.worker:
         if args.system == "roofline":
             print(json.dumps(roofline_worker()))
         else:
-            print(json.dumps(worker(args.system, [int(h) for h in args.hidden.split(",")], args.batch, args.samples,
-                                    args.repeats or 3, args.steps, args.devices, args.bf16)))
+            print(
+                json.dumps(
+                    worker(
+                        args.system,
+                        [int(h) for h in args.hidden.split(",")],
+                        args.batch,
+                        args.samples,
+                        args.repeats or 3,
+                        args.steps,
+                        args.devices,
+                        args.bf16,
+                    )
+                )
+            )
         return
 
     mlps = [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]
@@ -381,10 +456,25 @@ def main() -> None:
                     if system == "torch-compile" and args.quick:
                         continue  # minutes of C++ compilation: full runs only
                     print(f"round {round_ + 1}/{rounds} {system:14s} {mlp} batch {batch}", file=sys.stderr, flush=True)
-                    r = run_worker("benchmarks.throughput", ["--system", system, "--hidden", ",".join(map(str, hidden)),
-                                                             "--batch", str(batch), "--samples", str(samples),
-                                                             "--steps", str(min(steps, samples // batch)),
-                                                             "--repeats", str(repeats), *forwarded], env=env)
+                    r = run_worker(
+                        "benchmarks.throughput",
+                        [
+                            "--system",
+                            system,
+                            "--hidden",
+                            ",".join(map(str, hidden)),
+                            "--batch",
+                            str(batch),
+                            "--samples",
+                            str(samples),
+                            "--steps",
+                            str(min(steps, samples // batch)),
+                            "--repeats",
+                            str(repeats),
+                            *forwarded,
+                        ],
+                        env=env,
+                    )
                     if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
                         best[system] = r
             for system, r in best.items():
@@ -397,8 +487,17 @@ def main() -> None:
 
     def measured(system: str, like: dict) -> dict | None:
         """`system`'s row for the same MLP and batch as `like`, if it ran without error."""
-        return next((b for b in rows if b["system"] == system and b["mlp"] == like["mlp"]
-                     and b["batch"] == like["batch"] and "error" not in b), None)
+        return next(
+            (
+                b
+                for b in rows
+                if b["system"] == system
+                and b["mlp"] == like["mlp"]
+                and b["batch"] == like["batch"]
+                and "error" not in b
+            ),
+            None,
+        )
 
     for r in rows:
         if "error" in r:
@@ -408,28 +507,43 @@ def main() -> None:
         if ref := measured("numpy", r):
             r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
     fmt = lambda v, f: "—" if v is None else format(v, f)
-    table = ["| MLP | batch | system | samples/s (median) | min–max | 60k epoch ms | × torch eager | "
-             "step time ÷ NumPy | compile s | peak MB | MFU |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    table = [
+        "| MLP | batch | system | samples/s (median) | min–max | 60k epoch ms | × torch eager | "
+        "step time ÷ NumPy | compile s | peak MB | MFU |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
             table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['error']} | | | | | | | |")
             continue
-        table.append(f"| {r['mlp']} | {r['batch']} | {shown_name(r)} | {r['samples_per_s']:,.0f} | "
-                     f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {r['epoch_ms']:,.1f} | "
-                     f"{fmt(r.get('vs_torch_eager'), '.2f')} | "
-                     f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
-                     f"{fmt(r.get('mfu'), '.1%')} |")
-    roof_txt = f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s " \
-               f"({roof.get('n')}² `jnp.dot`, best of 10)."
+        table.append(
+            f"| {r['mlp']} | {r['batch']} | {shown_name(r)} | {r['samples_per_s']:,.0f} | "
+            f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {r['epoch_ms']:,.1f} | "
+            f"{fmt(r.get('vs_torch_eager'), '.2f')} | "
+            f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
+            f"{fmt(r.get('mfu'), '.1%')} |"
+        )
+    roof_txt = (
+        f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s "
+        f"({roof.get('n')}² `jnp.dot`, best of 10)."
+    )
     peaks = sorted({r["peak"] for r in rows if "mfu" in r})
     roof_txt += (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
-    results = {"machine": machine(), "command": " ".join(["python -m benchmarks.throughput", *sys.argv[1:]]),
-               "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
-               "samples": samples, "steps_per_call": steps, "repeats": repeats, "rounds": rounds, "roofline": roof,
-               "rows": rows}
+    results = {
+        "machine": machine(),
+        "command": " ".join(["python -m benchmarks.throughput", *sys.argv[1:]]),
+        "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
+        "samples": samples,
+        "steps_per_call": steps,
+        "repeats": repeats,
+        "rounds": rounds,
+        "roofline": roof,
+        "rows": rows,
+    }
     out = output_dir(args, "throughput")
-    for path in write_outputs(out, "throughput", results, "\n".join(table) + roof_txt,
-                              chart(rows, device_name(results["machine"]))):
+    for path in write_outputs(
+        out, "throughput", results, "\n".join(table) + roof_txt, chart(rows, device_name(results["machine"]))
+    ):
         print(path)
 
 

@@ -31,6 +31,7 @@ def available(source: dict) -> bool:
     if source["name"] == "digits":
         return True
     from jaxmlp.data import tfds_is_prepared
+
     return tfds_is_prepared(source["name"])
 
 
@@ -69,22 +70,37 @@ def main() -> None:
             print(f"{name}: seed {seed} ...", file=sys.stderr, flush=True)
             runs.append(time_to_target(source, recipe, target, epochs, seed))
         reached = [r["seconds"] for r in runs if r["seconds"] is not None]
-        rows.append({"task": name, "recipe": recipe or "defaults", "target": target, "runs": runs,
-                     "median_seconds": statistics.median(reached) if len(reached) == len(runs) else None})
-    table = ["| task | config | target | median seconds (compile included) | epochs | runs reaching it |",
-             "|---|---|---|---|---|---|"]
+        rows.append(
+            {
+                "task": name,
+                "recipe": recipe or "defaults",
+                "target": target,
+                "runs": runs,
+                "median_seconds": statistics.median(reached) if len(reached) == len(runs) else None,
+            }
+        )
+    table = [
+        "| task | config | target | median seconds (compile included) | epochs | runs reaching it |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "skipped" in r:
             table.append(f"| {r['task']} | — | {r['target']:.0%} | skipped: {r['skipped']} | | |")
             continue
         epochs = [x["epoch"] for x in r["runs"] if x["epoch"]]
         med = f"{r['median_seconds']:.1f}" if r["median_seconds"] is not None else "not reached"
-        table.append(f"| {r['task']} | {r['recipe']} | {r['target']:.0%} | {med} | "
-                     f"{', '.join(map(str, epochs)) or '—'} | {len(epochs)}/{len(r['runs'])} |")
-    results = {"machine": machine(), "command": "python -m benchmarks.time_to_accuracy" + (" --quick" if args.quick else ""),
-               "rows": rows}
-    for path in write_outputs(output_dir(args, "time_to_accuracy"), "time_to_accuracy", results,
-                              "\n".join(table), chart(rows)):
+        table.append(
+            f"| {r['task']} | {r['recipe']} | {r['target']:.0%} | {med} | "
+            f"{', '.join(map(str, epochs)) or '—'} | {len(epochs)}/{len(r['runs'])} |"
+        )
+    results = {
+        "machine": machine(),
+        "command": "python -m benchmarks.time_to_accuracy" + (" --quick" if args.quick else ""),
+        "rows": rows,
+    }
+    for path in write_outputs(
+        output_dir(args, "time_to_accuracy"), "time_to_accuracy", results, "\n".join(table), chart(rows)
+    ):
         print(path)
 
 
@@ -96,8 +112,11 @@ def chart(rows: list[dict]):
     done = [r for r in rows if r.get("median_seconds")]
     with plots.style():
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.barh([f"{r['task']} → {r['target']:.0%}" for r in done], [r["median_seconds"] for r in done],
-                color=plots.COLORS["test"])
+        ax.barh(
+            [f"{r['task']} → {r['target']:.0%}" for r in done],
+            [r["median_seconds"] for r in done],
+            color=plots.COLORS["test"],
+        )
         for i, r in enumerate(done):
             ax.text(r["median_seconds"], i, f" {r['median_seconds']:.1f}s", va="center")
         ax.set(xlabel="seconds to target test accuracy (compile included, median)", title="time to accuracy")

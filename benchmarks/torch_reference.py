@@ -78,9 +78,11 @@ def main() -> None:
     model = MLP()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(ds.x_train),
-                                                                        torch.from_numpy(ds.y_train).long()),
-                                         batch_size=args.batch_size, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train).long()),
+        batch_size=args.batch_size,
+        shuffle=True,
+    )
     x_test, y_test = torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test).long()
     for epoch in range(args.epochs):
         t = time.perf_counter()

@@ -21,8 +21,9 @@ def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
     from tracer import optim
 
     tracer.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(ds.num_features, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                          nn.Linear(64, ds.num_classes))
+    model = nn.Sequential(
+        nn.Linear(ds.num_features, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, ds.num_classes)
+    )
     opt = optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
@@ -33,7 +34,7 @@ def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
         order = rng.permutation(len(ds.y_train))
         losses = []
         for i in range(len(order) // batch):
-            idx = order[i * batch:(i + 1) * batch]
+            idx = order[i * batch : (i + 1) * batch]
             loss = loss_fn(model(tracer.Tensor(ds.x_train[idx])), ds.y_train[idx])
             opt.zero_grad()
             loss.backward()
@@ -42,10 +43,19 @@ def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
         model.eval()
         with tracer.no_grad():
             predictions = model(tracer.Tensor(ds.x_test)).data.argmax(1)
-        rows.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
-                     "test_accuracy": float(np.mean(predictions == ds.y_test)), "seconds": time.perf_counter() - t})
-        print(f"epoch {epoch + 1}: train loss {rows[-1]['train_loss']:.4f}, test accuracy "
-              f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['seconds']:.2f}s)", flush=True)
+        rows.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "test_accuracy": float(np.mean(predictions == ds.y_test)),
+                "seconds": time.perf_counter() - t,
+            }
+        )
+        print(
+            f"epoch {epoch + 1}: train loss {rows[-1]['train_loss']:.4f}, test accuracy "
+            f"{rows[-1]['test_accuracy']:.4f} ({rows[-1]['seconds']:.2f}s)",
+            flush=True,
+        )
     return rows
 
 
@@ -58,7 +68,9 @@ def figure(rows: list[dict], dataset: str):
     with plots.style():
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
         left.plot(epochs, [r["train_loss"] for r in rows], marker="o", color=plots.COLORS["train"])
-        left.set(xlabel="epoch", ylabel="training loss (mean over the epoch)", yscale="log", title="tracer: training loss")
+        left.set(
+            xlabel="epoch", ylabel="training loss (mean over the epoch)", yscale="log", title="tracer: training loss"
+        )
         right.plot(epochs, [r["test_accuracy"] for r in rows], marker="o", color=plots.COLORS["test"])
         right.set(xlabel="epoch", ylabel="test accuracy", title=f"tracer: test accuracy on {dataset}")
         fig.tight_layout()
@@ -75,11 +87,16 @@ def main() -> None:
     ds = load_dataset("digits" if not args.data_dir else None, args.data_dir, "standardize")
     epochs = args.epochs or (3 if args.quick else 10)
     rows = train(ds, epochs)
-    command = "python -m benchmarks.tracer_mnist" + (f" --data-dir {args.data_dir}" if args.data_dir else "") + \
-        (" --quick" if args.quick else "") + (f" --epochs {args.epochs}" if args.epochs else "")
+    command = (
+        "python -m benchmarks.tracer_mnist"
+        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
+        + (" --quick" if args.quick else "")
+        + (f" --epochs {args.epochs}" if args.epochs else "")
+    )
     results = {"machine": machine(), "command": command, "dataset": ds.name, "rows": rows}
     table = "| epoch | train loss | test accuracy | seconds |\n|---|---|---|---|\n" + "\n".join(
-        f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.2f} |" for r in rows)
+        f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.2f} |" for r in rows
+    )
     fig = figure(rows, ds.name)
     for path in write_outputs(output_dir(args, "tracer_mnist"), "tracer_mnist", results, table, fig):
         print(path)

@@ -30,15 +30,21 @@ def publish(src: str, dst: str) -> None:
     target = os.path.join(DOCS, dst)
     shutil.rmtree(target, ignore_errors=True)
     os.makedirs(target)
-    for f in glob.glob(os.path.join(src, "*.png")) + glob.glob(os.path.join(src, "*.md")) + \
-            glob.glob(os.path.join(src, "*.dot")):
+    for f in (
+        glob.glob(os.path.join(src, "*.png"))
+        + glob.glob(os.path.join(src, "*.md"))
+        + glob.glob(os.path.join(src, "*.dot"))
+    ):
         shutil.copy(f, target)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=DEFAULT_DATA if os.path.isdir(DEFAULT_DATA) else None,
-                        help="IDX folder to train on (default: ../shared/datasets/mnist-mini, else digits)")
+    parser.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA if os.path.isdir(DEFAULT_DATA) else None,
+        help="IDX folder to train on (default: ../shared/datasets/mnist-mini, else digits)",
+    )
     args = parser.parse_args()
     data = ["--data-dir", args.data_dir] if args.data_dir else ["--dataset", "digits"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,13 +20,27 @@ BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
 TRAIN_OPTIONS = [
-    ("--dataset", "dataset", str, "mnist, fashion_mnist, kmnist (through tensorflow-datasets) or digits "
-                                  "(bundled 8x8). Default: mnist, or digits when MNIST cannot be had offline"),
-    ("--data-dir", "data_dir", str, "folder of LeCun IDX files (train-images, train-labels, t10k-images, "
-                                    "t10k-labels; gzip or raw) to train on instead of a named dataset"),
+    (
+        "--dataset",
+        "dataset",
+        str,
+        "mnist, fashion_mnist, kmnist (through tensorflow-datasets) or digits "
+        "(bundled 8x8). Default: mnist, or digits when MNIST cannot be had offline",
+    ),
+    (
+        "--data-dir",
+        "data_dir",
+        str,
+        "folder of LeCun IDX files (train-images, train-labels, t10k-images, "
+        "t10k-labels; gzip or raw) to train on instead of a named dataset",
+    ),
     ("--normalization", "normalization", str, "pixel normalization: scale (to [0,1]) or standardize (train mean/std)"),
-    ("--val-fraction", "val_fraction", float, "hold out this fraction of the training images as a validation set "
-                                              "(tune on it, not on the test set)"),
+    (
+        "--val-fraction",
+        "val_fraction",
+        float,
+        "hold out this fraction of the training images as a validation set (tune on it, not on the test set)",
+    ),
     ("--epochs", "epochs", int, "passes over the training set"),
     ("--batch-size", "batch_size", int, "samples per optimizer step"),
     ("--lr", "lr", float, "peak learning rate"),
@@ -44,8 +58,13 @@ TRAIN_OPTIONS = [
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the cross-entropy targets"),
     ("--seed", "seed", int, "seed for initialization, shuffling, dropout and augmentation"),
     ("--bf16", "bf16", "flag", "compute in bfloat16 (parameters, optimizer and loss stay float32); for GPU/TPU"),
-    ("--chunks-per-epoch", "chunks_per_epoch", int, "device calls per epoch (progress and Ctrl-C granularity); "
-                                                    "0 picks about 250 steps per call, 1 runs each epoch as one lax.scan"),
+    (
+        "--chunks-per-epoch",
+        "chunks_per_epoch",
+        int,
+        "device calls per epoch (progress and Ctrl-C granularity); "
+        "0 picks about 250 steps per call, 1 runs each epoch as one lax.scan",
+    ),
 ]
 
 
@@ -68,28 +87,52 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmlp", description="Train and inspect an MLP on MNIST with JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train a model (default: the user's 784-128-64-10 MLP, Adam 1e-3, batch 64)",
-                           description="Train the MLP. A recipe sets a group of options; options given here override it.")
+    train = sub.add_parser(
+        "train",
+        help="train a model (default: the user's 784-128-64-10 MLP, Adam 1e-3, batch 64)",
+        description="Train the MLP. A recipe sets a group of options; options given here override it.",
+    )
     train.add_argument("--recipe", help="start from a named recipe (see `jaxmlp recipes`)")
     for flag, field, typ, text in TRAIN_OPTIONS:
         if typ == "flag":
             train.add_argument(flag, dest=field, action="store_true", default=argparse.SUPPRESS, help=text)
             continue
-        train.add_argument(flag, dest=field, type=_sizes if typ == "sizes" else typ, default=argparse.SUPPRESS,
-                           help=text + _default_text(field))
+        train.add_argument(
+            flag,
+            dest=field,
+            type=_sizes if typ == "sizes" else typ,
+            default=argparse.SUPPRESS,
+            help=text + _default_text(field),
+        )
     train.add_argument("--out", help="run directory (default: a new folder under runs/)")
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint, exactly")
-    train.add_argument("--checkpoint-interval", type=float, default=30.0,
-                       help="seconds between checkpoints; one is always written at the end and on Ctrl-C (default: 30)")
-    train.add_argument("--devices", type=int, help="split each batch over this many devices, params replicated "
-                                                   "(default: every device of the run)")
-    train.add_argument("--coordinator", metavar="HOST:PORT", help="multi-process run: process 0's address; start "
-                       "one `jaxmlp train` per process with the same --out (on a shared file system)")
-    train.add_argument("--num-processes", type=int, default=1, help="multi-process run: how many processes (default: 1)")
+    train.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=30.0,
+        help="seconds between checkpoints; one is always written at the end and on Ctrl-C (default: 30)",
+    )
+    train.add_argument(
+        "--devices",
+        type=int,
+        help="split each batch over this many devices, params replicated (default: every device of the run)",
+    )
+    train.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="multi-process run: process 0's address; start "
+        "one `jaxmlp train` per process with the same --out (on a shared file system)",
+    )
+    train.add_argument(
+        "--num-processes", type=int, default=1, help="multi-process run: how many processes (default: 1)"
+    )
     train.add_argument("--process-id", type=int, default=0, help="multi-process run: this process's index, 0..N-1")
-    train.add_argument("--deterministic", action="store_true",
-                       help="on GPU, make XLA use deterministic reductions (CPU runs are always bitwise reproducible)")
+    train.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="on GPU, make XLA use deterministic reductions (CPU runs are always bitwise reproducible)",
+    )
     train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
     train.add_argument("--no-figures", action="store_true", help="skip writing figures to RUN/figures/ at the end")
 
@@ -103,9 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
 
-    study = sub.add_parser("study", help="run a study and write its figures and report.md",
-                           description="Measured experiments: optimizers (SGD vs Adam and friends), dropout, "
-                                       "normalization. Each writes PNGs, results.json and report.md to --out.")
+    study = sub.add_parser(
+        "study",
+        help="run a study and write its figures and report.md",
+        description="Measured experiments: optimizers (SGD vs Adam and friends), dropout, "
+        "normalization. Each writes PNGs, results.json and report.md to --out.",
+    )
     study.add_argument("name", choices=STUDIES, help="which study")
     study.add_argument("--quick", action="store_true", help="tiny version (digits, few epochs) that runs in seconds")
     study.add_argument("--out", help="output folder (default: a new folder under studies/)")
@@ -113,18 +159,27 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--data-dir", help="folder of IDX files, as for `jaxmlp train`")
     study.add_argument("--seeds", type=int, default=3, help="seeds per configuration (at least 3; default: 3)")
     study.add_argument("--epochs", type=int, help="epochs per run (default: the study's own)")
-    study.add_argument("--train-size", type=int, default=10_000,
-                       help="use at most this many training images, to keep a study to minutes (default: 10000)")
+    study.add_argument(
+        "--train-size",
+        type=int,
+        default=10_000,
+        help="use at most this many training images, to keep a study to minutes (default: 10000)",
+    )
 
-    bench = sub.add_parser("bench", help="run a benchmark: " + ", ".join(BENCHMARKS),
-                           description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
-                                       "(try: jaxmlp bench throughput --help).")
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark: " + ", ".join(BENCHMARKS),
+        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
+        "(try: jaxmlp bench throughput --help).",
+    )
     bench.add_argument("name", choices=BENCHMARKS, help="which benchmark")
     bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
 
     explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
     explain.add_argument("topic", choices=["autograd"], help="what to explain")
-    explain.add_argument("--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)")
+    explain.add_argument(
+        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
+    )
     return parser
 
 
@@ -137,8 +192,9 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     if args.coordinator or args.num_processes > 1:
         if not (args.coordinator and args.num_processes > 1 and 0 <= args.process_id < args.num_processes):
-            raise ConfigError("a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and "
-                              "--process-id in 0..N-1")
+            raise ConfigError(
+                "a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and --process-id in 0..N-1"
+            )
         if not (args.out or args.resume):
             raise ConfigError("a multi-process run needs the same --out DIR for every process")
         from jaxmlp.parallel import initialize_distributed
@@ -156,9 +212,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = RunDir.open(args.out)
         config = run.config()
     elif args.resume:
-        given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)] + (["--recipe"] if args.recipe else [])
+        given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)] + (
+            ["--recipe"] if args.recipe else []
+        )
         if given or args.out:
-            raise ConfigError(f"--resume continues a run as it was configured; drop {', '.join(given + (['--out'] if args.out else []))}")
+            drop = ", ".join(given + (["--out"] if args.out else []))
+            raise ConfigError(f"--resume continues a run as it was configured; drop {drop}")
         run = RunDir.open(args.resume)
         config = run.config()
     else:
@@ -175,14 +234,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     ds = load_dataset(config.dataset, config.data_dir, config.normalization)
     if config.dataset is None and not args.resume and lead:  # record what "auto" resolved to
         config = dataclasses.replace(config, dataset=ds.name)
-        from jaxmlp.checkpoint import write_json
+        from jaxmlp.files import write_json
+
         write_json(run.config_path, config.to_json())
     if lead:
-        print(f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
-              f"({len(ds.y_train)} train / {len(ds.y_test)} test), {config.optimizer} lr {config.lr:g}, "
-              f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}", flush=True)
-    out = fit(config, ds, run, resume=bool(args.resume), checkpoint_interval=args.checkpoint_interval,
-              progress=False if args.no_progress else None, verbose=lead, devices=args.devices)
+        print(
+            f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
+            f"({len(ds.y_train)} train / {len(ds.y_test)} test), {config.optimizer} lr {config.lr:g}, "
+            f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}",
+            flush=True,
+        )
+    out = fit(
+        config,
+        ds,
+        run,
+        resume=bool(args.resume),
+        checkpoint_interval=args.checkpoint_interval,
+        progress=False if args.no_progress else None,
+        verbose=lead,
+        devices=args.devices,
+    )
     if not lead:
         return 0 if out.status == "finished" else 130
     if out.status == "interrupted":
@@ -190,8 +261,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 130
     last = out.metrics[-1]
     sps = sum(r["samples_per_second"] for r in out.metrics) / len(out.metrics)
-    print(f"done: test accuracy {last['test_accuracy']:.4f} (loss {last['test_loss']:.4f}) after {last['epoch']} epochs; "
-          f"wall {out.wall_seconds:.1f}s (compile {out.compile_seconds:.1f}s), {sps:,.0f} samples/s; results in {run.path}")
+    print(
+        f"done: test accuracy {last['test_accuracy']:.4f} (loss {last['test_loss']:.4f}) "
+        f"after {last['epoch']} epochs; wall {out.wall_seconds:.1f}s (compile {out.compile_seconds:.1f}s), "
+        f"{sps:,.0f} samples/s; results in {run.path}"
+    )
     if not args.no_figures:
         from jaxmlp.evaluate import evaluate_state
         from jaxmlp.figures import write_run_figures
@@ -233,8 +307,15 @@ def cmd_study(args: argparse.Namespace) -> int:
 
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1) or args.train_size < 1:
         raise ConfigError("--seeds, --epochs and --train-size must be positive")
-    options = StudyOptions(quick=args.quick, out=args.out, dataset=args.dataset, data_dir=args.data_dir,
-                           seeds=args.seeds, epochs=args.epochs, train_size=args.train_size)
+    options = StudyOptions(
+        quick=args.quick,
+        out=args.out,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        train_size=args.train_size,
+    )
     report = importlib.import_module(f"jaxmlp.studies.{args.name}").run(options)
     print(f"report: {report}")
     return 0
@@ -259,8 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    command = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "recipes": cmd_recipes, "study": cmd_study,
-               "explain": cmd_explain, "bench": cmd_bench}[args.command]
+    command = {
+        "train": cmd_train,
+        "eval": cmd_eval,
+        "plot": cmd_plot,
+        "recipes": cmd_recipes,
+        "study": cmd_study,
+        "explain": cmd_explain,
+        "bench": cmd_bench,
+    }[args.command]
     try:
         return command(args)
     except UserError as e:

@@ -18,10 +18,10 @@ from jaxmlp.optim import OPTIMIZERS, SCHEDULES
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    dataset: str | None = None        # None: MNIST if available, else digits
+    dataset: str | None = None  # None: MNIST if available, else digits
     data_dir: str | None = None
     normalization: str = "standardize"  # like torchvision's Normalize((0.1307,), (0.3081,))
-    val_fraction: float = 0.0         # held out of the training set, for tuning
+    val_fraction: float = 0.0  # held out of the training set, for tuning
     epochs: int = 50
     batch_size: int = 64
     lr: float = 1e-3
@@ -30,19 +30,19 @@ class TrainConfig:
     warmup_epochs: float = 0.0
     weight_decay: float = 0.0
     momentum: float = 0.9
-    clip_norm: float = 0.0            # 0: no clipping
+    clip_norm: float = 0.0  # 0: no clipping
     hidden: tuple[int, ...] = (128, 64)
     activation: str = "relu"
     dropout: float = 0.0
     norm: str = "none"
-    augment_shift: int = 0            # random shifts of up to this many pixels
+    augment_shift: int = 0  # random shifts of up to this many pixels
     label_smoothing: float = 0.0
     seed: int = 0
-    bf16: bool = False                # bfloat16 compute, float32 params and loss (for GPU/TPU)
-    chunks_per_epoch: int = 0         # device calls per epoch (progress, Ctrl-C); 0 = auto, 1 = one scan per epoch
+    bf16: bool = False  # bfloat16 compute, float32 params and loss (for GPU/TPU)
+    chunks_per_epoch: int = 0  # device calls per epoch (progress, Ctrl-C); 0 = auto, 1 = one scan per epoch
     recipe: str | None = None
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         def bad(msg):
             raise ConfigError(msg)
 
@@ -83,7 +83,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
+    def from_json(cls, d: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -95,6 +95,7 @@ class TrainConfig:
 
 
 # --- recipes -----------------------------------------------------------------
+
 
 def _recipe_files():
     return {p.name[:-5]: p for p in resources.files("jaxmlp.recipes").iterdir() if p.name.endswith(".json")}

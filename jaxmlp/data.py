@@ -68,7 +68,9 @@ def normalize(raw: RawImages, name: str, how: str = "scale", num_classes: int = 
         _check_split(x, y, split, name)
         bad = (y < 0) | (y >= num_classes)
         if bad.any():
-            raise DataError(f"{name}: {split} label {int(y[bad][0])} is outside 0..{num_classes - 1}; the label file is corrupt")
+            raise DataError(
+                f"{name}: {split} label {int(y[bad][0])} is outside 0..{num_classes - 1}; the label file is corrupt"
+            )
     if raw.x_train.shape[1:] != raw.x_test.shape[1:]:
         raise DataError(f"{name}: train images are {raw.x_train.shape[1:]} but test images are {raw.x_test.shape[1:]}")
     x_train = raw.x_train.reshape(len(raw.x_train), -1).astype(np.float32) / raw.max_value
@@ -79,20 +81,26 @@ def normalize(raw: RawImages, name: str, how: str = "scale", num_classes: int = 
         x_train, x_test = (x_train - shift) / scale, (x_test - shift) / scale
     return Dataset(
         name=name,
-        x_train=x_train, y_train=raw.y_train.astype(np.int32),
-        x_test=x_test, y_test=raw.y_test.astype(np.int32),
-        image_shape=tuple(raw.x_train.shape[1:3]), num_classes=num_classes,
+        x_train=x_train,
+        y_train=raw.y_train.astype(np.int32),
+        x_test=x_test,
+        y_test=raw.y_test.astype(np.int32),
+        image_shape=tuple(raw.x_train.shape[1:3]),
+        num_classes=num_classes,
         background=(0.0 - shift) / scale,
     )
 
 
 # --- sources ---------------------------------------------------------------
 
+
 def _find_one(data_dir: str, prefix: str) -> str:
     matches = sorted(glob.glob(os.path.join(data_dir, prefix + "*")))
     if not matches:
-        raise DataError(f"{data_dir}: no {prefix}* file; --data-dir needs train-images, train-labels, "
-                        "t10k-images and t10k-labels IDX files (gzip or raw)")
+        raise DataError(
+            f"{data_dir}: no {prefix}* file; --data-dir needs train-images, train-labels, "
+            "t10k-images and t10k-labels IDX files (gzip or raw)"
+        )
     if len(matches) > 1:
         gz = [m for m in matches if m.endswith(".gz")]
         if len(gz) == 1 and len(matches) == 2:  # foo and foo.gz: prefer the raw one
@@ -195,8 +203,12 @@ def _tfds_unavailable(name: str) -> str | None:
     return None
 
 
-def load_dataset(name: str | None = None, data_dir: str | None = None, normalization: str = "scale",
-                 log=lambda msg: print(msg, file=sys.stderr)) -> Dataset:
+def load_dataset(
+    name: str | None = None,
+    data_dir: str | None = None,
+    normalization: str = "scale",
+    log=lambda msg: print(msg, file=sys.stderr),
+) -> Dataset:
     """Resolve the user's choice to a `Dataset`.
 
     - `data_dir` given: read IDX files from it (`name` only labels the run).
@@ -214,8 +226,10 @@ def load_dataset(name: str | None = None, data_dir: str | None = None, normaliza
     if why is None:
         return normalize(load_tfds(wanted), wanted, normalization)
     if name is None:
-        log(f"note: {why}; training on the bundled 8x8 'digits' instead. "
-            "For MNIST, connect once (pip install 'jaxmlp[tfds]') or pass --data-dir DIR with IDX files.")
+        log(
+            f"note: {why}; training on the bundled 8x8 'digits' instead. "
+            "For MNIST, connect once (pip install 'jaxmlp[tfds]') or pass --data-dir DIR with IDX files."
+        )
         return normalize(load_digits(), "digits", normalization)
     raise DataError(f"{why}; pass --data-dir DIR with its IDX files, or use --dataset digits")
 
@@ -225,8 +239,13 @@ def validation_split(ds: Dataset, fraction: float, seed: int = 0) -> tuple[Datas
     n = len(ds.y_train)
     n_val = int(round(n * fraction))
     if not 0 < n_val < n:
-        raise DataError(f"--val-fraction {fraction} leaves {n - n_val} training and {n_val} validation images; pick a value in (0, 1)")
+        raise DataError(
+            f"--val-fraction {fraction} leaves {n - n_val} training and {n_val} validation images; "
+            "pick a value in (0, 1)"
+        )
     perm = np.random.default_rng(seed).permutation(n)
     val, train = perm[:n_val], perm[n_val:]
-    return (dataclasses.replace(ds, x_train=ds.x_train[train], y_train=ds.y_train[train]),
-            (ds.x_train[val], ds.y_train[val]))
+    return (
+        dataclasses.replace(ds, x_train=ds.x_train[train], y_train=ds.y_train[train]),
+        (ds.x_train[val], ds.y_train[val]),
+    )

@@ -18,11 +18,11 @@ class Report:
     dataset: str
     loss: float
     accuracy: float
-    confusion: np.ndarray          # counts, rows = true class
+    confusion: np.ndarray  # counts, rows = true class
     labels: np.ndarray
     predictions: np.ndarray
     confidence: np.ndarray
-    images: np.ndarray             # (N, H*W) normalized test images, for galleries
+    images: np.ndarray  # (N, H*W) normalized test images, for galleries
     image_shape: tuple[int, int]
 
     @property
@@ -46,19 +46,35 @@ def evaluate_state(config: TrainConfig, ds: Dataset, state: TrainState) -> Repor
     program, _ = init(config, ds)
     state = to_host(state)  # evaluate on this process's default device, whatever mesh trained it
     result = make_evaluate(program)(state, EvalSet.from_arrays(ds.x_test, ds.y_test))
-    return Report(ds.name, result["loss"], result["accuracy"],
-                  confusion_matrix(ds.y_test, result["predictions"], ds.num_classes),
-                  ds.y_test, result["predictions"], result["confidence"], ds.x_test, ds.image_shape)
+    return Report(
+        ds.name,
+        result["loss"],
+        result["accuracy"],
+        confusion_matrix(ds.y_test, result["predictions"], ds.num_classes),
+        ds.y_test,
+        result["predictions"],
+        result["confidence"],
+        ds.x_test,
+        ds.image_shape,
+    )
 
 
 def format_report(r: Report) -> str:
     n = r.confusion.shape[0]
-    lines = [f"{r.dataset}: {int(r.confusion.sum())} test samples, loss {r.loss:.4f}, accuracy {r.accuracy:.4f}", "",
-             "per-class accuracy:"]
-    lines += [f"  class {c}: {a:.4f} ({int(r.confusion[c, c])}/{int(r.confusion[c].sum())})"
-              for c, a in enumerate(r.per_class_accuracy)]
+    lines = [
+        f"{r.dataset}: {int(r.confusion.sum())} test samples, loss {r.loss:.4f}, accuracy {r.accuracy:.4f}",
+        "",
+        "per-class accuracy:",
+    ]
+    lines += [
+        f"  class {c}: {a:.4f} ({int(r.confusion[c, c])}/{int(r.confusion[c].sum())})"
+        for c, a in enumerate(r.per_class_accuracy)
+    ]
     width = max(5, len(str(int(r.confusion.max()))) + 1)
-    lines += ["", "confusion matrix (rows: true class, columns: predicted):",
-              "true\\pred" + "".join(f"{c:>{width}}" for c in range(n))]
+    lines += [
+        "",
+        "confusion matrix (rows: true class, columns: predicted):",
+        "true\\pred" + "".join(f"{c:>{width}}" for c in range(n)),
+    ]
     lines += [f"{c:>9}" + "".join(f"{v:>{width}}" for v in row) for c, row in enumerate(r.confusion)]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ import textwrap
 
 import numpy as np
 
-from jaxmlp.checkpoint import write_atomic
+from jaxmlp.files import write_atomic
 
 
 def _section(title: str) -> None:
@@ -41,11 +41,13 @@ def explain_autograd(out_dir: str) -> None:
     print(f"loss = {loss}")
     print(f"loss.grad_fn = {loss.grad_fn}")
     print(f"loss.grad_fn.next_functions = {loss.grad_fn.next_functions}")
-    print(textwrap.dedent("""
+    print(
+        textwrap.dedent("""
         Each node is the *backward* of one forward op. next_functions holds one edge per input of that op:
         (node that receives the gradient for that input, which of its inputs it is). Following the edges from
         the loss reaches every parameter: a DAG, stored nowhere but in these pointers. The whole graph:
-        """))
+        """)
+    )
     print(viz.dump(loss, params))
 
     _section("2. loss.backward(): the engine runs nodes in dependency order (highest sequence number first)")
@@ -66,11 +68,13 @@ def explain_autograd(out_dir: str) -> None:
     _section("3. Saved tensors were freed by backward (retain_graph=False)")
     addmm = loss.grad_fn.next_functions[0][0].next_functions[0][0]
     try:
-        addmm._saved_mat1
+        _ = addmm._saved_mat1
     except RuntimeError as e:
         print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {str(e)[:110]}...")
-    print("A second loss.backward() fails the same way: the activations it needs are gone. That is what frees "
-          "memory after each step, and why `retain_graph=True` exists.")
+    print(
+        "A second loss.backward() fails the same way: the activations it needs are gone. That is what frees "
+        "memory after each step, and why `retain_graph=True` exists."
+    )
 
     _section("4. The graph as a figure")
     os.makedirs(out_dir, exist_ok=True)
@@ -99,8 +103,10 @@ def explain_autograd(out_dir: str) -> None:
     grads = jax.grad(jax_loss)(jparams, jnp.asarray(x.data), jnp.asarray(y))
     worst = max(float(np.max(np.abs(np.asarray(grads[n]) - p.grad.data))) for n, p in params.items())
     print(f"\nSame gradients as tracer's backward: max |difference| = {worst:.2e}")
-    print(textwrap.dedent("""
+    print(
+        textwrap.dedent("""
         The contrast: tracer/PyTorch build the graph *while* the forward runs (a tape of nodes, rebuilt every
         step, so Python control flow just works) and interpret it backwards. JAX traces the function once into
         a jaxpr, differentiates that program symbolically, and XLA compiles forward and backward together.
-        """))
+        """)
+    )

@@ -19,12 +19,22 @@ def write_run_figures(run: RunDir, report: Report, state: TrainState) -> list[st
     written = [
         plots.save(plots.learning_curves(metrics, steps.get("loss")), path("learning_curves.png")),
         plots.save(plots.confusion_matrices(report.confusion), path("confusion_matrix.png")),
-        plots.save(plots.misclassified_gallery(report.images, report.image_shape, report.labels,
-                                               report.predictions, report.confidence), path("misclassified.png")),
+        plots.save(
+            plots.misclassified_gallery(
+                report.images, report.image_shape, report.labels, report.predictions, report.confidence
+            ),
+            path("misclassified.png"),
+        ),
     ]
     first = next(iter(linear_kernels(to_host(state.params)).values()))
     written.append(plots.save(plots.first_layer_weights(first, report.image_shape), path("first_layer_weights.png")))
     if len(steps.get("stats_step", [])):
-        written.append(plots.save(plots.layer_dynamics(steps["stats_step"], steps["grad_norm"], steps["update_ratio"],
-                                                       [str(s) for s in steps["layers"]]), path("layer_dynamics.png")))
+        written.append(
+            plots.save(
+                plots.layer_dynamics(
+                    steps["stats_step"], steps["grad_norm"], steps["update_ratio"], [str(s) for s in steps["layers"]]
+                ),
+                path("layer_dynamics.png"),
+            )
+        )
     return written

@@ -35,7 +35,9 @@ def _read_at_most(path: str, limit: int) -> bytes:
                 chunks.append(chunk)
                 total += len(chunk)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: not a readable {'gzip' if opener is gzip.open else 'IDX'} file ({e}); re-download it") from None
+        raise DataError(
+            f"{path}: not a readable {'gzip' if opener is gzip.open else 'IDX'} file ({e}); re-download it"
+        ) from None
     return b"".join(chunks)
 
 
@@ -47,24 +49,33 @@ def read_idx(path: str, expected_ndim: int) -> np.ndarray:
     if len(head) < 4:
         raise DataError(f"{path}: file too short for an IDX header ({len(head)} bytes); re-download it")
     if head[0] != 0 or head[1] != 0 or head[2] != _UBYTE:
-        raise DataError(f"{path}: wrong magic number 0x{head.hex()} (expected 0x000008{expected_ndim:02x}); not an unsigned-byte IDX file")
+        raise DataError(
+            f"{path}: wrong magic number 0x{head.hex()} (expected 0x000008{expected_ndim:02x}); "
+            "not an unsigned-byte IDX file"
+        )
     ndim = head[3]
     if ndim != expected_ndim:
-        raise DataError(f"{path}: has {ndim} dimensions, expected {expected_ndim}; "
-                        "images need 3 (count, rows, cols) and labels 1")
+        raise DataError(
+            f"{path}: has {ndim} dimensions, expected {expected_ndim}; images need 3 (count, rows, cols) and labels 1"
+        )
     header_len = 4 + 4 * ndim
     header = _read_at_most(path, header_len)
     if len(header) < header_len:
         raise DataError(f"{path}: truncated header; re-download it")
-    dims = tuple(int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if any(d == 0 for d in dims):
         raise DataError(f"{path}: holds no data (dimensions {dims})")
     size = int(np.prod(dims, dtype=np.int64))
     if size > MAX_BYTES:
-        raise DataError(f"{path}: header claims {dims} = {size:,} bytes, over the {MAX_BYTES:,}-byte limit; the file is corrupt")
+        raise DataError(
+            f"{path}: header claims {dims} = {size:,} bytes, over the {MAX_BYTES:,}-byte limit; the file is corrupt"
+        )
     raw = _read_at_most(path, header_len + size + 1)
     if len(raw) < header_len + size:
-        raise DataError(f"{path}: truncated: header promises {size:,} data bytes, file has {len(raw) - header_len:,}; re-download it")
+        raise DataError(
+            f"{path}: truncated: header promises {size:,} data bytes, "
+            f"file has {len(raw) - header_len:,}; re-download it"
+        )
     if len(raw) > header_len + size:
         raise DataError(f"{path}: has bytes after the {size:,} its header promises; the file is corrupt")
     return np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims)

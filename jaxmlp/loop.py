@@ -22,8 +22,16 @@ from jaxmlp.data import Dataset, validation_split
 from jaxmlp.errors import UserError
 from jaxmlp.parallel import make_mesh, put_replicated
 from jaxmlp.runs import RunDir
-from jaxmlp.train import (EvalSet, TrainState, epoch_permutation, init, linear_kernels, make_evaluate, make_probe,
-                          make_train_chunk)
+from jaxmlp.train import (
+    EvalSet,
+    TrainState,
+    epoch_permutation,
+    init,
+    linear_kernels,
+    make_evaluate,
+    make_probe,
+    make_train_chunk,
+)
 
 
 class Diverged(UserError):
@@ -32,10 +40,10 @@ class Diverged(UserError):
 
 @dataclasses.dataclass
 class Outcome:
-    status: str              # "finished" or "interrupted"
+    status: str  # "finished" or "interrupted"
     metrics: list[dict]
     state: TrainState
-    steps: dict              # per-step arrays: loss, grad_norm and update_ratio (steps x layers), layers
+    steps: dict  # per-step arrays: loss, grad_norm and update_ratio (steps x layers), layers
     compile_seconds: float
     wall_seconds: float
 
@@ -50,8 +58,11 @@ class StopOnSignal:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signum
-        print(f"\n{signal.Signals(signum).name}: stopping at the next step boundary (again to abort)...",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n{signal.Signals(signum).name}: stopping at the next step boundary (again to abort)...",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __enter__(self):
         self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -73,8 +84,16 @@ class Progress:
     def start(self, epoch: int, done: int) -> None:
         if self.tty:
             from tqdm import tqdm
-            self.bar = tqdm(total=self.steps, initial=done, desc=f"epoch {epoch}/{self.epochs}",
-                            unit="step", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+            self.bar = tqdm(
+                total=self.steps,
+                initial=done,
+                desc=f"epoch {epoch}/{self.epochs}",
+                unit="step",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def update(self, n: int, loss: float) -> None:
         if self.bar is not None:
@@ -87,11 +106,17 @@ class Progress:
             self.bar = None
         if not self.verbose:
             return
-        parts = [f"epoch {row['epoch']:>3}/{self.epochs}", f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"]
+        parts = [
+            f"epoch {row['epoch']:>3}/{self.epochs}",
+            f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}",
+        ]
         if "val_accuracy" in row:
             parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.4f}")
-        parts += [f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}",
-                  f"{row['seconds']:.2f}s", f"{row['samples_per_second']:,.0f} samples/s"]
+        parts += [
+            f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}",
+            f"{row['seconds']:.2f}s",
+            f"{row['samples_per_second']:,.0f} samples/s",
+        ]
         print("  ".join(parts), flush=True)
 
 
@@ -117,16 +142,29 @@ class StepLog:
 
     def arrays(self) -> dict[str, np.ndarray]:
         n = len(self.layers)
-        return {"loss": np.asarray(self.loss, np.float32), "stats_step": np.asarray(self.stats_step, np.int64),
-                "grad_norm": np.asarray(self.grad_norm, np.float32).reshape(-1, n),
-                "update_ratio": np.asarray(self.update_ratio, np.float32).reshape(-1, n),
-                "layers": np.asarray(self.layers)}
+        return {
+            "loss": np.asarray(self.loss, np.float32),
+            "stats_step": np.asarray(self.stats_step, np.int64),
+            "grad_norm": np.asarray(self.grad_norm, np.float32).reshape(-1, n),
+            "update_ratio": np.asarray(self.update_ratio, np.float32).reshape(-1, n),
+            "layers": np.asarray(self.layers),
+        }
 
 
-def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: bool = False,
-        checkpoint_interval: float = 30.0, progress: bool | None = None, stop_after_epochs: int | None = None,
-        eval_train: bool = False, epoch_hook: Callable[[TrainState], dict] | None = None,
-        verbose: bool = True, devices: int | None = None) -> Outcome:
+def fit(
+    config: TrainConfig,
+    ds: Dataset,
+    run: RunDir | None = None,
+    *,
+    resume: bool = False,
+    checkpoint_interval: float = 30.0,
+    progress: bool | None = None,
+    stop_after_epochs: int | None = None,
+    eval_train: bool = False,
+    epoch_hook: Callable[[TrainState], dict] | None = None,
+    verbose: bool = True,
+    devices: int | None = None,
+) -> Outcome:
     """Train `config` on `ds`. With a `run`, write metrics and checkpoints there (and resume from them).
 
     `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many
@@ -140,8 +178,10 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
     if config.val_fraction:
         ds, val_arrays = validation_split(ds, config.val_fraction, seed=config.seed)
     if config.batch_size > len(ds.y_train):
-        raise UserError(f"--batch-size {config.batch_size} is larger than the {len(ds.y_train)} training images; "
-                        "use a smaller batch")
+        raise UserError(
+            f"--batch-size {config.batch_size} is larger than the {len(ds.y_train)} training images; "
+            "use a smaller batch"
+        )
     mesh = make_mesh(devices, config.batch_size)
     program, state = init(config, ds, mesh)
     val = EvalSet.from_arrays(*val_arrays, mesh=mesh) if val_arrays is not None else None
@@ -196,14 +236,21 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
                 loss = stats["loss"]
                 if not np.all(np.isfinite(loss)):
                     bad = int(np.argmin(np.isfinite(loss)))
-                    kept = (f"the last good checkpoint is kept in {checkpointer.directory}"
-                            if checkpointer is not None and checkpointer.latest_step() is not None
-                            else "no checkpoint had been written yet")
-                    raise Diverged(f"loss became {loss[bad]} at epoch {epoch + 1}, step {batch + bad + 1} "
-                                   f"(global step {int(state.step) - len(loss) + bad + 1}); lower --lr "
-                                   f"(now {config.lr:g}) or add --clip-norm 1.0; {kept}")
-                sums = [sums[0] + float(np.sum(loss, dtype=np.float64)), sums[1] + int(stats["correct"].sum()),
-                        sums[2] + len(loss)]
+                    kept = (
+                        f"the last good checkpoint is kept in {checkpointer.directory}"
+                        if checkpointer is not None and checkpointer.latest_step() is not None
+                        else "no checkpoint had been written yet"
+                    )
+                    raise Diverged(
+                        f"loss became {loss[bad]} at epoch {epoch + 1}, step {batch + bad + 1} "
+                        f"(global step {int(state.step) - len(loss) + bad + 1}); lower --lr "
+                        f"(now {config.lr:g}) or add --clip-norm 1.0; {kept}"
+                    )
+                sums = [
+                    sums[0] + float(np.sum(loss, dtype=np.float64)),
+                    sums[1] + int(stats["correct"].sum()),
+                    sums[2] + len(loss),
+                ]
                 log.add_losses(loss)
                 batch += len(loss)
                 bar.update(len(loss), float(loss[-1]))
@@ -214,8 +261,12 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
                 save(epoch, batch, sums)
                 break
             train_seconds = time.perf_counter() - t_epoch
-            row = {"epoch": epoch + 1, "step": int(state.step),
-                   "train_loss": sums[0] / sums[2], "train_accuracy": sums[1] / (sums[2] * config.batch_size)}
+            row = {
+                "epoch": epoch + 1,
+                "step": int(state.step),
+                "train_loss": sums[0] / sums[2],
+                "train_accuracy": sums[1] / (sums[2] * config.batch_size),
+            }
             if train_eval is not None:
                 r = evaluate(state, train_eval)
                 row.update(train_eval_loss=r["loss"], train_eval_accuracy=r["accuracy"])
@@ -226,7 +277,9 @@ def fit(config: TrainConfig, ds: Dataset, run: RunDir | None = None, *, resume: 
             row.update(test_loss=t["loss"], test_accuracy=t["accuracy"])
             if epoch_hook is not None:
                 row.update(epoch_hook(state))
-            row.update(seconds=time.perf_counter() - t_epoch, samples_per_second=steps * config.batch_size / train_seconds)
+            row.update(
+                seconds=time.perf_counter() - t_epoch, samples_per_second=steps * config.batch_size / train_seconds
+            )
             metrics.append(row)
             bar.end(row)
             epoch, batch, sums = epoch + 1, 0, [0.0, 0.0, 0]

@@ -20,8 +20,18 @@ NORMS = ("none", "batch", "layer")
 
 
 class MLP(nnx.Module):
-    def __init__(self, in_features: int, hidden: Sequence[int], num_classes: int, *,
-                 activation: str = "relu", dropout: float = 0.0, norm: str = "none", dtype=None, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        num_classes: int,
+        *,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm: str = "none",
+        dtype=None,
+        rngs: nnx.Rngs,
+    ):
         """`dtype` is the compute dtype (e.g. bfloat16 on accelerators); parameters always stay float32."""
         self.activation = activation
         self.norm = norm
@@ -29,12 +39,16 @@ class MLP(nnx.Module):
         self.hidden = nnx.List([nnx.Linear(a, b, dtype=dtype, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
         if norm == "batch":
             # momentum=0.9 in Flax's convention equals PyTorch's BatchNorm1d momentum=0.1.
-            self.norms = nnx.List([nnx.BatchNorm(h, momentum=0.9, epsilon=1e-5, use_fast_variance=False, dtype=dtype,
-                                                 rngs=rngs)
-                                   for h in hidden])
+            self.norms = nnx.List(
+                [
+                    nnx.BatchNorm(h, momentum=0.9, epsilon=1e-5, use_fast_variance=False, dtype=dtype, rngs=rngs)
+                    for h in hidden
+                ]
+            )
         elif norm == "layer":
-            self.norms = nnx.List([nnx.LayerNorm(h, epsilon=1e-5, use_fast_variance=False, dtype=dtype, rngs=rngs)
-                                   for h in hidden])
+            self.norms = nnx.List(
+                [nnx.LayerNorm(h, epsilon=1e-5, use_fast_variance=False, dtype=dtype, rngs=rngs) for h in hidden]
+            )
         else:
             self.norms = None
         self.dropout = nnx.Dropout(dropout) if dropout > 0 else None

@@ -28,7 +28,8 @@ def make_schedule(lr: float, schedule: str, total_steps: int, warmup_steps: int 
         total_steps = max(total_steps, 2)
         warmup_steps = min(max(warmup_steps, 1), total_steps - 1)
         return optax.warmup_cosine_decay_schedule(
-            init_value=0.0, peak_value=lr, warmup_steps=warmup_steps, decay_steps=total_steps)
+            init_value=0.0, peak_value=lr, warmup_steps=warmup_steps, decay_steps=total_steps
+        )
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
@@ -42,8 +43,11 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> opta
     """
 
     def init(params):
-        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=optax.tree_utils.tree_zeros_like(params),
-                                      nu=optax.tree_utils.tree_zeros_like(params))
+        return optax.ScaleByAdamState(
+            count=jnp.zeros([], jnp.int32),
+            mu=optax.tree_utils.tree_zeros_like(params),
+            nu=optax.tree_utils.tree_zeros_like(params),
+        )
 
     def update(updates, state, params=None):
         mu = optax.tree_utils.tree_update_moment(updates, state.mu, b1, 1)
@@ -57,12 +61,19 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> opta
     return optax.GradientTransformation(init, update)
 
 
-def make_optimizer(name: str, learning_rate: optax.ScalarOrSchedule, *, momentum: float = 0.9,
-                   weight_decay: float = 0.0, clip_norm: float = 0.0) -> optax.GradientTransformation:
+def make_optimizer(
+    name: str,
+    learning_rate: optax.ScalarOrSchedule,
+    *,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    clip_norm: float = 0.0,
+) -> optax.GradientTransformation:
     """`name` in OPTIMIZERS; `learning_rate` a float or an optax schedule."""
     if name == "adamw":
-        core = optax.chain(scale_by_adam(), optax.add_decayed_weights(weight_decay),
-                           optax.scale_by_learning_rate(learning_rate))
+        core = optax.chain(
+            scale_by_adam(), optax.add_decayed_weights(weight_decay), optax.scale_by_learning_rate(learning_rate)
+        )
     else:
         core = {
             "sgd": lambda: optax.sgd(learning_rate),

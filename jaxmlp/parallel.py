@@ -29,11 +29,11 @@ def make_mesh(num_devices: int | None, batch_size: int) -> Mesh:
     devices = jax.devices()
     n = num_devices or len(devices)
     if not 1 <= n <= len(devices):
-        raise ConfigError(f"--devices {n}: this run has {len(devices)} device(s) ({devices[0].platform}); "
-                          f"pick 1..{len(devices)}")
+        raise ConfigError(
+            f"--devices {n}: this run has {len(devices)} device(s) ({devices[0].platform}); pick 1..{len(devices)}"
+        )
     if batch_size % n:
-        raise ConfigError(f"--batch-size {batch_size} does not split evenly over {n} devices; "
-                          f"use a multiple of {n}")
+        raise ConfigError(f"--batch-size {batch_size} does not split evenly over {n} devices; use a multiple of {n}")
     return Mesh(np.array(devices[:n]), (AXIS,))
 
 

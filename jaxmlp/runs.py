@@ -1,11 +1,11 @@
 """A run directory: where one training run keeps everything it produced.
 
-    runs/<name>/
-      config.json      the full TrainConfig (what `--resume` and `eval` rebuild from)
-      metrics.jsonl    one JSON line per epoch
-      steps.npz        every step's loss, per-layer gradient norm and update/param ratio
-      checkpoints/     orbax checkpoints (params, batch stats, optimizer state, step, key)
-      figures/         PNGs from `jaxmlp plot`
+runs/<name>/
+  config.json      the full TrainConfig (what `--resume` and `eval` rebuild from)
+  metrics.jsonl    one JSON line per epoch
+  steps.npz        every step's loss, per-layer gradient norm and update/param ratio
+  checkpoints/     orbax checkpoints (params, batch stats, optimizer state, step, key)
+  figures/         PNGs from `jaxmlp plot`
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import shutil
 
 import numpy as np
 
-from jaxmlp.checkpoint import Checkpointer, write_atomic, write_json
+from jaxmlp.checkpoint import Checkpointer
 from jaxmlp.config import TrainConfig
 from jaxmlp.errors import ConfigError
+from jaxmlp.files import write_atomic, write_json
 
 
 class RunDir:
@@ -43,12 +44,14 @@ class RunDir:
         return path
 
     @classmethod
-    def create(cls, path: str, config: TrainConfig, overwrite: bool = False) -> "RunDir":
+    def create(cls, path: str, config: TrainConfig, overwrite: bool = False) -> RunDir:
         """Start a new run at `path`; an existing non-empty folder is an error unless `overwrite`."""
         if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
             if not overwrite:
-                raise ConfigError(f"--out {path} already holds a run; pick another --out, continue it with "
-                                  f"--resume {path}, or replace it with --overwrite")
+                raise ConfigError(
+                    f"--out {path} already holds a run; pick another --out, continue it with "
+                    f"--resume {path}, or replace it with --overwrite"
+                )
             shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
         os.makedirs(path, exist_ok=True)
         run = cls(path)
@@ -56,7 +59,7 @@ class RunDir:
         return run
 
     @classmethod
-    def open(cls, path: str) -> "RunDir":
+    def open(cls, path: str) -> RunDir:
         run = cls(path)
         if not os.path.isfile(run.config_path):
             raise ConfigError(f"{path}: not a run directory (no config.json); pass the folder `jaxmlp train` printed")

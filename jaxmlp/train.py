@@ -32,7 +32,6 @@ from jaxmlp.model import MLP
 from jaxmlp.optim import make_optimizer, make_schedule
 from jaxmlp.parallel import batch_sharded, put_replicated
 
-
 # Each chunk ends in a host round trip (about a millisecond); ~250 steps per chunk keeps that small
 # while Ctrl-C and the progress bar still respond within a fraction of a second.
 AUTO_CHUNK_STEPS = 250
@@ -43,7 +42,7 @@ class TrainState(NamedTuple):
     batch_stats: nnx.State
     opt_state: optax.OptState
     step: jax.Array  # int32 scalar: optimizer steps taken so far
-    key: jax.Array   # uint32[2] raw root key; every random draw is folded out of it
+    key: jax.Array  # uint32[2] raw root key; every random draw is folded out of it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,8 +84,16 @@ STREAMS = ("epoch", "step", "probe")
 
 
 def build_model(config: TrainConfig, num_features: int, num_classes: int, key: jax.Array) -> MLP:
-    return MLP(num_features, config.hidden, num_classes, activation=config.activation, dropout=config.dropout,
-               norm=config.norm, dtype=jnp.bfloat16 if config.bf16 else None, rngs=nnx.Rngs(params=key))
+    return MLP(
+        num_features,
+        config.hidden,
+        num_classes,
+        activation=config.activation,
+        dropout=config.dropout,
+        norm=config.norm,
+        dtype=jnp.bfloat16 if config.bf16 else None,
+        rngs=nnx.Rngs(params=key),
+    )
 
 
 def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Program, TrainState]:
@@ -101,8 +108,9 @@ def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Pr
     steps_per_epoch = len(ds.y_train) // config.batch_size
     total = steps_per_epoch * config.epochs
     lr = make_schedule(config.lr, config.schedule, total, int(config.warmup_epochs * steps_per_epoch))
-    tx = make_optimizer(config.optimizer, lr, momentum=config.momentum,
-                        weight_decay=config.weight_decay, clip_norm=config.clip_norm)
+    tx = make_optimizer(
+        config.optimizer, lr, momentum=config.momentum, weight_decay=config.weight_decay, clip_norm=config.clip_norm
+    )
     program = Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background, mesh)
     state = TrainState(params, batch_stats, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(run_key))
     if mesh is not None:
@@ -111,6 +119,7 @@ def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Pr
 
 
 # --- pure pieces -------------------------------------------------------------
+
 
 def random_shift(key: jax.Array, x: jax.Array, image_shape: tuple[int, int], max_shift: int, fill: float) -> jax.Array:
     """Translate each flattened image by up to `max_shift` pixels in x and y, filling with `fill`."""
@@ -124,8 +133,11 @@ def random_shift(key: jax.Array, x: jax.Array, image_shape: tuple[int, int], max
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
     """Mean softmax cross-entropy, as `torch.nn.CrossEntropyLoss(label_smoothing=...)`."""
-    targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), smoothing) if smoothing else \
-        jax.nn.one_hot(labels, logits.shape[-1])
+    targets = (
+        optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), smoothing)
+        if smoothing
+        else jax.nn.one_hot(labels, logits.shape[-1])
+    )
     return optax.softmax_cross_entropy(logits, targets).mean()
 
 
@@ -148,8 +160,10 @@ def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
     """Per Linear layer: the gradient norm and |update| / |param| (a healthy ratio is around 1e-3)."""
     p, g, u = linear_kernels(params), linear_kernels(grads), linear_kernels(updates)
     norm = lambda a: jnp.sqrt(jnp.sum(jnp.square(a)))
-    return {"grad_norm": jnp.stack([norm(g[k]) for k in p]),
-            "update_ratio": jnp.stack([norm(u[k]) / (norm(p[k]) + 1e-12) for k in p])}
+    return {
+        "grad_norm": jnp.stack([norm(g[k]) for k in p]),
+        "update_ratio": jnp.stack([norm(u[k]) / (norm(p[k]) + 1e-12) for k in p]),
+    }
 
 
 def train_step(program: Program, state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, dict]:
@@ -241,7 +255,7 @@ class EvalSet:
     size: int
 
     @classmethod
-    def from_arrays(cls, x: np.ndarray, y: np.ndarray, batch: int = 1000, mesh: Mesh | None = None) -> "EvalSet":
+    def from_arrays(cls, x: np.ndarray, y: np.ndarray, batch: int = 1000, mesh: Mesh | None = None) -> EvalSet:
         n = len(y)
         batch = min(batch, n)
         pad = -n % batch

@@ -49,9 +49,12 @@ def test_quick_runs_never_replace_the_committed_results():
 
     from benchmarks.common import output_dir
 
-    assert output_dir(Namespace(out=None, quick=False), "throughput") == os.path.join("benchmarks", "results", "throughput")
-    assert output_dir(Namespace(out=None, quick=True), "throughput") == os.path.join("benchmarks", "results", "quick",
-                                                                                    "throughput")
+    assert output_dir(Namespace(out=None, quick=False), "throughput") == os.path.join(
+        "benchmarks", "results", "throughput"
+    )
+    assert output_dir(Namespace(out=None, quick=True), "throughput") == os.path.join(
+        "benchmarks", "results", "quick", "throughput"
+    )
     assert output_dir(Namespace(out="elsewhere", quick=True), "throughput") == "elsewhere"
 
 

@@ -33,17 +33,20 @@ def _header(ndim, dims, code=0x08):
     return bytes([0, 0, code, ndim]) + b"".join(d.to_bytes(4, "big") for d in dims)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"\x00\x00", "too short"),
-    (b"\x01\x02\x08\x03" + b"\x00" * 20, "magic number"),
-    (_header(3, [1, 2, 2], code=0x0D) + b"\x00" * 16, "magic number"),
-    (_header(2, [2, 2]) + b"\x00" * 4, "dimensions"),
-    (_header(3, [2, 2, 2]) + b"\x00" * 5, "truncated"),
-    (_header(3, [2, 2, 2]) + b"\x00" * 9, "after"),
-    (_header(3, [0, 28, 28]), "no data"),
-    (_header(3, [10**9, 28, 28]) + b"\x00" * 100, "limit"),
-    (_header(3, [5]), "truncated header"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\x00\x00", "too short"),
+        (b"\x01\x02\x08\x03" + b"\x00" * 20, "magic number"),
+        (_header(3, [1, 2, 2], code=0x0D) + b"\x00" * 16, "magic number"),
+        (_header(2, [2, 2]) + b"\x00" * 4, "dimensions"),
+        (_header(3, [2, 2, 2]) + b"\x00" * 5, "truncated"),
+        (_header(3, [2, 2, 2]) + b"\x00" * 9, "after"),
+        (_header(3, [0, 28, 28]), "no data"),
+        (_header(3, [10**9, 28, 28]) + b"\x00" * 100, "limit"),
+        (_header(3, [5]), "truncated header"),
+    ],
+)
 def test_idx_corrupt_files_give_clear_errors(tmp_path, content, message):
     p = tmp_path / "x.idx"
     p.write_bytes(content)

@@ -16,8 +16,14 @@ def worker(*args, devices_flag=None, timeout=300):
     env = {**os.environ, "PYTHONPATH": ROOT}
     if devices_flag:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices_flag}"  # before jax initializes
-    return subprocess.Popen([sys.executable, "-m", "tests.parallel_worker", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.parallel_worker", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def result(proc, timeout=300):

@@ -22,19 +22,22 @@ def batches():
     imgs[:, 10:18, 10:18] = ds.x_train.reshape(-1, 8, 8)
     x = imgs.reshape(len(imgs), -1)
     order = np.random.default_rng(0).permutation(len(x))
-    return [(x[order[i * 64:(i + 1) * 64]], ds.y_train[order[i * 64:(i + 1) * 64]]) for i in
-            range(len(x) // 64)] * 5
+    return [
+        (x[order[i * 64 : (i + 1) * 64]], ds.y_train[order[i * 64 : (i + 1) * 64]]) for i in range(len(x) // 64)
+    ] * 5
 
 
-@pytest.mark.parametrize("optimizer, lr", [("sgd", 0.05), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 1e-3),
-                                           ("adamw", 1e-3)])
+@pytest.mark.parametrize(
+    "optimizer, lr", [("sgd", 0.05), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 1e-3), ("adamw", 1e-3)]
+)
 def test_losses_agree_step_by_step(batches, optimizer, lr):
     from jaxmlp.data import Dataset
 
     x0, y0 = batches[0]
     ds = Dataset("padded-digits", x0, y0, x0, y0, (28, 28), 10, 0.0)
-    config = TrainConfig(optimizer=optimizer, lr=lr, weight_decay=1e-2 if optimizer == "adamw" else 0.0,
-                         batch_size=64).validate()
+    config = TrainConfig(
+        optimizer=optimizer, lr=lr, weight_decay=1e-2 if optimizer == "adamw" else 0.0, batch_size=64
+    ).validate()
     program, state = init(config, ds)
     model = MLP()
     load_flax_params(model, state.params)

@@ -34,8 +34,16 @@ def test_gallery_shows_only_misclassified_most_confident_first():
 
 
 def test_learning_curves_and_layer_dynamics_plot_the_given_numbers(tmp_path):
-    metrics = [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 1 - 1 / (e + 1),
-                "test_loss": 1.2 / e, "test_accuracy": 0.9 - 1 / (e + 2)} for e in range(1, 6)]
+    metrics = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "train_accuracy": 1 - 1 / (e + 1),
+            "test_loss": 1.2 / e,
+            "test_accuracy": 0.9 - 1 / (e + 2),
+        }
+        for e in range(1, 6)
+    ]
     fig = plots.learning_curves(metrics, np.linspace(2, 0.1, 50))
     loss_ax = fig.axes[0]
     np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), [r["test_loss"] for r in metrics])

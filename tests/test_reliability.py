@@ -11,11 +11,12 @@ import time
 import jax
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from jaxmlp.checkpoint import write_atomic
 from jaxmlp.data import load_dataset
 from jaxmlp.errors import DataError
+from jaxmlp.files import write_atomic
 from jaxmlp.idx import read_idx, write_idx
 from jaxmlp.runs import RunDir
 from jaxmlp.train import init
@@ -30,13 +31,21 @@ VALID = bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 3]) + bytes(range(18
 
 
 @settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(content=st.one_of(
-    st.binary(max_size=64),
-    st.builds(lambda pos, val: VALID[:pos] + bytes([val]) + VALID[pos + 1:], st.integers(0, len(VALID) - 1), st.integers(0, 255)),
-    st.builds(lambda cut: VALID[:cut], st.integers(0, len(VALID))),
-    st.builds(lambda dims: bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in dims) + b"\x00" * 32,
-              st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3)),
-))
+@given(
+    content=st.one_of(
+        st.binary(max_size=64),
+        st.builds(
+            lambda pos, val: VALID[:pos] + bytes([val]) + VALID[pos + 1 :],
+            st.integers(0, len(VALID) - 1),
+            st.integers(0, 255),
+        ),
+        st.builds(lambda cut: VALID[:cut], st.integers(0, len(VALID))),
+        st.builds(
+            lambda dims: bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in dims) + b"\x00" * 32,
+            st.lists(st.integers(0, 2**32 - 1), min_size=3, max_size=3),
+        ),
+    )
+)
 def test_fuzzed_idx_gives_array_or_clear_error(tmp_path, content):
     path = tmp_path / "fuzz.idx"
     path.write_bytes(content)
@@ -51,6 +60,7 @@ def test_fuzzed_idx_gives_array_or_clear_error(tmp_path, content):
 def test_header_claiming_a_billion_images_does_not_allocate(tmp_path):
     p = tmp_path / "huge.idx.gz"
     import gzip
+
     p.write_bytes(gzip.compress(bytes([0, 0, 8, 3]) + (10**9).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2))
     t = time.perf_counter()
     with pytest.raises(DataError, match="limit"):
@@ -71,6 +81,7 @@ def test_bad_idx_dir_through_the_cli_is_one_line(tmp_path):
 
 # --- divergence ------------------------------------------------------------------
 
+
 def test_divergence_exits_nonzero_and_keeps_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
     # lr 100 diverges in the first steps of epoch 1: nothing good to keep.
@@ -79,8 +90,21 @@ def test_divergence_exits_nonzero_and_keeps_last_good_checkpoint(tmp_path):
     assert "epoch 1, step" in r.stderr and "lower --lr" in r.stderr and "Traceback" not in r.stderr
     # A run that is fine for 2 epochs and then blows up keeps its epoch-2 checkpoint.
     out2 = tmp_path / "run2"
-    r = jaxmlp("train", "--dataset", "digits", "--optimizer", "sgd", "--lr", 0.05, "--epochs", 2,
-               "--out", out2, "--checkpoint-interval", 0)
+    r = jaxmlp(
+        "train",
+        "--dataset",
+        "digits",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        0.05,
+        "--epochs",
+        2,
+        "--out",
+        out2,
+        "--checkpoint-interval",
+        0,
+    )
     assert r.returncode == 0
     cfg = json.loads((out2 / "config.json").read_text())
     cfg.update(lr=1e12, epochs=4)
@@ -91,6 +115,7 @@ def test_divergence_exits_nonzero_and_keeps_last_good_checkpoint(tmp_path):
 
 
 # --- interruption and exact resume ------------------------------------------------
+
 
 def _state(run_dir):
     run = RunDir.open(str(run_dir))
@@ -106,15 +131,33 @@ def _strip(rows):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_kill_at_random_moment_then_resume_is_bitwise_identical(tmp_path, sig):
-    args = ["--dataset", "digits", "--epochs", 30, "--batch-size", 8, "--hidden", "512,256", "--dropout", "0.2",
-            "--chunks-per-epoch", 20, "--no-progress"]
+    args = [
+        "--dataset",
+        "digits",
+        "--epochs",
+        30,
+        "--batch-size",
+        8,
+        "--hidden",
+        "512,256",
+        "--dropout",
+        "0.2",
+        "--chunks-per-epoch",
+        20,
+        "--no-progress",
+    ]
     ref = tmp_path / "ref"
     assert jaxmlp("train", *args, "--out", ref).returncode == 0
 
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "jaxmlp", "train", *map(str, args), "--out", str(run)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": ROOT})
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-m", "jaxmlp", "train", *map(str, args), "--out", str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
     first = proc.stdout.readline() + proc.stdout.readline()  # the banner, then epoch 1 is done: training is under way
     assert "epoch   1/30" in first, first + proc.stderr.read()
     time.sleep(random.Random().uniform(0, 1.5))
@@ -141,6 +184,7 @@ def test_kill_at_random_moment_then_resume_is_bitwise_identical(tmp_path, sig):
 
 
 # --- atomic, protected outputs ----------------------------------------------------
+
 
 def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
     p = tmp_path / "metrics.jsonl"
@@ -169,6 +213,7 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
     r = jaxmlp("eval", "--run", out)
     assert r.returncode == 2 and "corrupt" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     import shutil
+
     shutil.rmtree(ckpt)
     r = jaxmlp("train", "--resume", out)
     assert r.returncode == 2 and "no checkpoint" in r.stderr and r.stderr.count("\n") == 1, r.stderr

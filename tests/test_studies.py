@@ -11,7 +11,7 @@ from tests.test_cli import jaxmlp
 
 
 def test_all_trajectories_start_at_the_same_point():
-    for surface, (f, start, *_rest) in landscapes.SURFACES.items():
+    for surface, (_f, start, *_rest) in landscapes.SURFACES.items():
         for opt in ("sgd", "momentum", "adam"):
             paths = np.asarray(landscapes.trajectories(np.array([1e-3, 1e-2], np.float32), surface, opt, 5))
             np.testing.assert_array_equal(paths[:, 0], np.tile(np.asarray(start, np.float32), (2, 1)))
@@ -59,7 +59,7 @@ def test_normalization_study_quick(tmp_path):
     r = jaxmlp("study", "normalization", "--quick", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
     results = _check_outputs(tmp_path, ["preactivations.png", "lr_sweep.png"])
-    for norm, per_epoch in results["preactivations"].items():
+    for per_epoch in results["preactivations"].values():
         q = np.array(per_epoch)
         assert q.shape[1:] == (2, 5) and (np.diff(q, axis=-1) >= 0).all()  # percentiles in order
     batch = np.array(results["preactivations"]["batch"])
@@ -71,7 +71,13 @@ def test_normalization_study_quick(tmp_path):
 def test_explain_autograd(tmp_path):
     r = jaxmlp("explain", "autograd", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
-    for needle in ("loss.grad_fn = <NllLossBackward0", "AddmmBackward0", "fills 0.weight.grad",
-                   "Trying to backward through the graph a second time", "{ lambda", "max |difference|"):
+    for needle in (
+        "loss.grad_fn = <NllLossBackward0",
+        "AddmmBackward0",
+        "fills 0.weight.grad",
+        "Trying to backward through the graph a second time",
+        "{ lambda",
+        "max |difference|",
+    ):
         assert needle in r.stdout, needle
     assert "digraph" in (tmp_path / "mlp_graph.dot").read_text()

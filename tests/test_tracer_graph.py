@@ -27,12 +27,23 @@ def structure(node, depth=0, out=None):
 
 # What torch 2.x prints for CrossEntropyLoss(Sequential(Linear, ReLU, Linear, ReLU, Linear)(x), y).
 MLP_GRAPH = [
-    (0, "NllLossBackward0"), (1, "LogSoftmaxBackward0"), (2, "AddmmBackward0"),
-    (3, "AccumulateGrad"), (3, "ReluBackward0"), (4, "AddmmBackward0"),
-    (5, "AccumulateGrad"), (5, "ReluBackward0"), (6, "AddmmBackward0"),
-    (7, "AccumulateGrad"), (7, None), (7, "TBackward0"), (8, "AccumulateGrad"),
-    (5, "TBackward0"), (6, "AccumulateGrad"),
-    (3, "TBackward0"), (4, "AccumulateGrad"),
+    (0, "NllLossBackward0"),
+    (1, "LogSoftmaxBackward0"),
+    (2, "AddmmBackward0"),
+    (3, "AccumulateGrad"),
+    (3, "ReluBackward0"),
+    (4, "AddmmBackward0"),
+    (5, "AccumulateGrad"),
+    (5, "ReluBackward0"),
+    (6, "AddmmBackward0"),
+    (7, "AccumulateGrad"),
+    (7, None),
+    (7, "TBackward0"),
+    (8, "AccumulateGrad"),
+    (5, "TBackward0"),
+    (6, "AccumulateGrad"),
+    (3, "TBackward0"),
+    (4, "AccumulateGrad"),
 ]
 
 
@@ -63,7 +74,7 @@ def test_leaf_rules_no_grad_and_detach():
     with tracer.no_grad():
         c = a * 2
     assert c.is_leaf and c.grad_fn is None and not c.requires_grad
-    d = (tracer.randn(2) * 3)
+    d = tracer.randn(2) * 3
     assert d.is_leaf and not d.requires_grad
     e = b.detach()
     assert e.is_leaf and e.data is b.data
@@ -146,15 +157,18 @@ def test_backward_twice_and_saved_tensors_freed():
     with pytest.raises(RuntimeError, match="Trying to backward through the graph a second time"):
         y.backward()
     with pytest.raises(RuntimeError, match="after they have already been freed"):
-        mul._saved_self
+        _ = mul._saved_self
 
 
 def test_inplace_modification_of_saved_tensor():
     w = tracer.randn(3, requires_grad=True)
     y = w.exp()  # ExpBackward0 saves its result, y
     y.add_(1.0)  # bumps y's version to 1
-    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: \[torch.FloatTensor \[3\]\], "
-                                           r"which is output 0 of .* is at version 1; expected version 0 instead"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"modified by an inplace operation: \[torch.FloatTensor \[3\]\], "
+        r"which is output 0 of .* is at version 1; expected version 0 instead",
+    ):
         y.sum().backward()
 
 
@@ -239,7 +253,7 @@ def test_long_chain_no_recursion():
     for _ in range(10_000):
         y = y * 1.0001
     y.sum().backward()
-    assert w.grad.data[0] == pytest.approx(1.0001 ** 10_000)
+    assert w.grad.data[0] == pytest.approx(1.0001**10_000)
     assert len(viz.dump(y).splitlines()) == 10_001  # 10,000 MulBackward0 + 1 AccumulateGrad
     assert viz.make_dot(y).count("->") == 10_001  # one edge per node, plus the output
 
@@ -276,7 +290,7 @@ def test_modules_state_dict_modes_and_batchnorm():
 
 def test_python_numbers_keep_the_tensor_dtype():
     x = tracer.ones(3, requires_grad=True)  # float32, as torch.ones
-    for y in (x * 2.0, 2.0 * x, x + 1, x - 1, 1 - x, x / 2, 2 / x, x ** 2):
+    for y in (x * 2.0, 2.0 * x, x + 1, x - 1, 1 - x, x / 2, 2 / x, x**2):
         assert y.dtype == np.float32
     (x * 2.0).sum().backward()
     assert x.grad.dtype == np.float32

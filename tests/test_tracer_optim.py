@@ -37,11 +37,14 @@ def run_optax(tx):
     return p
 
 
-@pytest.mark.parametrize("kw, tx", [
-    (dict(lr=0.1), optax.sgd(0.1)),
-    (dict(lr=0.1, momentum=0.9), optax.sgd(0.1, momentum=0.9)),  # torch SGD without dampening
-    (dict(lr=0.1, momentum=0.9, nesterov=True), optax.sgd(0.1, momentum=0.9, nesterov=True)),
-])
+@pytest.mark.parametrize(
+    "kw, tx",
+    [
+        (dict(lr=0.1), optax.sgd(0.1)),
+        (dict(lr=0.1, momentum=0.9), optax.sgd(0.1, momentum=0.9)),  # torch SGD without dampening
+        (dict(lr=0.1, momentum=0.9, nesterov=True), optax.sgd(0.1, momentum=0.9, nesterov=True)),
+    ],
+)
 def test_sgd_matches_optax(kw, tx):
     np.testing.assert_allclose(run_tracer(optim.SGD, **kw), run_optax(tx), rtol=1e-12)
 
@@ -52,8 +55,9 @@ def test_adam_matches_optax_same_eps():
 
 def test_adamw_default_weight_decay_is_torchs():
     assert optim.AdamW([tracer.zeros(1, requires_grad=True)]).defaults["weight_decay"] == 1e-2  # optax: 1e-4
-    np.testing.assert_allclose(run_tracer(optim.AdamW, lr=0.01),
-                               run_optax(optax.adamw(0.01, eps=1e-8, weight_decay=1e-2)), rtol=1e-10)
+    np.testing.assert_allclose(
+        run_tracer(optim.AdamW, lr=0.01), run_optax(optax.adamw(0.01, eps=1e-8, weight_decay=1e-2)), rtol=1e-10
+    )
 
 
 def test_sgd_dampening_and_weight_decay_follow_torchs_formula():
@@ -63,8 +67,9 @@ def test_sgd_dampening_and_weight_decay_follow_torchs_formula():
         g = quadratic_grads(p) + 0.01 * p
         buf = g.copy() if buf is None else 0.9 * buf + (1 - 0.5) * g
         p = p - 0.1 * buf
-    np.testing.assert_allclose(run_tracer(optim.SGD, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01), p,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        run_tracer(optim.SGD, lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01), p, rtol=1e-12
+    )
 
 
 def test_optimizer_step_bumps_version_and_zero_grad_sets_none():
@@ -79,9 +84,12 @@ def test_optimizer_step_bumps_version_and_zero_grad_sets_none():
 
 def test_matches_torch_when_installed():
     torch = pytest.importorskip("torch")
-    for name, kw in [("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)),
-                     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
-                     ("Adam", dict(lr=0.01, weight_decay=1e-3)), ("AdamW", dict(lr=0.01))]:
+    for name, kw in [
+        ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.1, weight_decay=1e-3)),
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)),
+        ("Adam", dict(lr=0.01, weight_decay=1e-3)),
+        ("AdamW", dict(lr=0.01)),
+    ]:
         t = torch.tensor(np.linspace(-1, 1, 6).reshape(2, 3), requires_grad=True)
         opt = getattr(torch.optim, name)([t], **kw)
         for _ in range(STEPS):

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracer
@@ -32,8 +33,11 @@ class TracerNS:
     clamp = staticmethod(lambda a, lo, hi: a.clamp(lo, hi))
     max_dim = staticmethod(lambda a, d: a.max(d)[0])
     expand = staticmethod(lambda a, *shape: a.expand(*shape))
-    batch_norm = staticmethod(lambda a, w, b: F.batch_norm(a, tracer.zeros(a.shape[1], dtype=a.dtype),
-                                                          tracer.ones(a.shape[1], dtype=a.dtype), w, b, True))
+    batch_norm = staticmethod(
+        lambda a, w, b: F.batch_norm(
+            a, tracer.zeros(a.shape[1], dtype=a.dtype), tracer.ones(a.shape[1], dtype=a.dtype), w, b, True
+        )
+    )
     layer_norm = staticmethod(lambda a, w, b: F.layer_norm(a, w, b))
 
 
@@ -65,7 +69,7 @@ class JaxNS:
 PROGRAMS = {
     "add_mul": lambda xp, a, b: xp.sum((a + b) * a),
     "sub_div": lambda xp, a, b: xp.sum((a - b) / (xp.exp(b) + 1.0)),
-    "pow_neg": lambda xp, a, b: xp.sum(-(a ** 2) * b ** 3),
+    "pow_neg": lambda xp, a, b: xp.sum(-(a**2) * b**3),
     "rsub_log": lambda xp, a, b: xp.mean(xp.log(1.0 - xp.sigmoid(a)) * b),
     "tanh_relu": lambda xp, a, b: xp.sum(xp.tanh(a) * xp.relu(a + b)),
     "shared": lambda xp, a, b: xp.sum((a * b) * (a * b) + a * a * a),  # one tensor used several times
@@ -121,8 +125,13 @@ def test_gradients_equal_jax(name, ab):
 
 
 @settings(max_examples=25, deadline=None)
-@given(x=hnp.arrays(np.float64, st.tuples(st.integers(2, 6), st.integers(2, 5)),
-                    elements=st.floats(-3, 3, allow_nan=False, allow_subnormal=False)))
+@given(
+    x=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(2, 6), st.integers(2, 5)),
+        elements=st.floats(-3, 3, allow_nan=False, allow_subnormal=False),
+    )
+)
 def test_batch_and_layer_norm_gradients_equal_jax(x):
     x = x + np.arange(x.size).reshape(x.shape) * 0.05  # keep every variance away from zero
     w = np.linspace(0.5, 1.5, x.shape[1])

@@ -60,15 +60,18 @@ def _message(fn):
 
 
 def test_error_messages_equal_torch():
-    assert _message(lambda: tracer.ones(2, requires_grad=True).__mul__(2).backward()) == \
-        _message(lambda: (torch.ones(2, requires_grad=True) * 2).backward())
+    assert _message(lambda: tracer.ones(2, requires_grad=True).__mul__(2).backward()) == _message(
+        lambda: (torch.ones(2, requires_grad=True) * 2).backward()
+    )
     assert _message(lambda: tracer.ones(2).sum().backward()) == _message(lambda: torch.ones(2).sum().backward())
-    assert _message(lambda: tracer.ones(2, requires_grad=True).add_(1.0)) == \
-        _message(lambda: torch.ones(2, requires_grad=True).add_(1.0))
+    assert _message(lambda: tracer.ones(2, requires_grad=True).add_(1.0)) == _message(
+        lambda: torch.ones(2, requires_grad=True).add_(1.0)
+    )
 
     def twice(lib):
         w = lib.ones(2, requires_grad=True)
         y = (w * w).sum()
         y.backward()
         y.backward()
+
     assert _message(lambda: twice(tracer)) == _message(lambda: twice(torch))

@@ -23,8 +23,10 @@ def _roots(outputs, grad_outputs):
         else:
             g = np.asarray(g.data if isinstance(g, Tensor) else g, dtype=out.dtype)
             if g.shape != out.shape:
-                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
-                                   f"output[{i}] has a shape of {tuple(out.shape)}.")
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
+                    f"output[{i}] has a shape of {tuple(out.shape)}."
+                )
         edges.append(out.gradient_edge())
         grads.append(g)
     return edges, grads
@@ -44,12 +46,13 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, allow_unused=Fal
         if not t.requires_grad:
             raise RuntimeError("One of the differentiated Tensors does not require grad")
     edges, grads = _roots(outputs, grad_outputs)
-    captured = run_backward(edges, grads, retain_graph=bool(retain_graph),
-                            capture=[t.gradient_edge() for t in inputs])
+    captured = run_backward(edges, grads, retain_graph=bool(retain_graph), capture=[t.gradient_edge() for t in inputs])
     result = []
-    for t, g in zip(inputs, captured):
+    for g in captured:
         if g is None and not allow_unused:
-            raise RuntimeError("One of the differentiated Tensors appears to not have been used in the graph. "
-                               "Set allow_unused=True if this is the desired behavior.")
+            raise RuntimeError(
+                "One of the differentiated Tensors appears to not have been used in the graph. "
+                "Set allow_unused=True if this is the desired behavior."
+            )
         result.append(None if g is None else Tensor(g))
     return tuple(result)

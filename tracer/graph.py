@@ -50,7 +50,7 @@ class SavedTensor:
         self.version = tensor._version
         self.is_output = is_output
 
-    def unpack(self, node: "Node"):
+    def unpack(self, node: Node):
         if self.tensor is None:
             raise RuntimeError(FREED_MESSAGE)
         t = self.tensor
@@ -61,7 +61,8 @@ class SavedTensor:
                 f"[{t.type_name()} {list(t.shape)}], which is {origin}, is at version {t._version}; "
                 f"expected version {self.version} instead. Hint: the backtrace further above "
                 "shows the operation that failed to compute its gradient. The variable in question was "
-                "changed in there or anywhere later. Good luck!")
+                "changed in there or anywhere later. Good luck!"
+            )
         return t
 
 
@@ -72,9 +73,9 @@ class Node:
     """One backward function. Subclasses implement `backward(*grads) -> tuple of input grads`."""
 
     num_inputs = 1  # gradients it receives: one per output of the forward op (every op here has one output)
-    _pre_hooks: dict[int, list] = _NONE     # input_nr -> hooks on the gradient arriving there
+    _pre_hooks: dict[int, list] = _NONE  # input_nr -> hooks on the gradient arriving there
     _retain_grad: dict[int, object] = _NONE  # input_nr -> weakref to a non-leaf that wants .grad
-    _saved: dict[str, SavedTensor] = _NONE   # name -> saved tensor, for the nodes whose formula needs any
+    _saved: dict[str, SavedTensor] = _NONE  # name -> saved tensor, for the nodes whose formula needs any
 
     def __init__(self, next_functions: tuple = ()):
         self._sequence_nr = next(_sequence)
@@ -157,8 +158,12 @@ class AccumulateGrad(Node):
             return ()
         if leaf._grad is None:
             param = leaf.data
-            if _references(grad) in _UNSHARED and grad.dtype == param.dtype and grad.strides == param.strides \
-                    and grad.flags.writeable:
+            if (
+                _references(grad) in _UNSHARED
+                and grad.dtype == param.dtype
+                and grad.strides == param.strides
+                and grad.flags.writeable
+            ):
                 leaf._grad = Tensor(grad)  # stolen: no other node, hook or caller can see this array
             else:  # a copy laid out like the parameter (C order): optimizers run faster on matching layouts
                 leaf._grad = Tensor(np.array(grad, dtype=param.dtype, order="C", copy=True))

@@ -47,6 +47,7 @@ def record(data, node_cls, *inputs, **attrs):
 
 # --- elementwise binary -----------------------------------------------------
 
+
 class AddBackward0(Node):
     def backward(self, g):
         return unbroadcast(g, self.self_shape), unbroadcast(g * self.alpha, self.other_shape)
@@ -54,8 +55,15 @@ class AddBackward0(Node):
 
 def add(a, b, alpha=1.0):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    out, _ = record(a.data + alpha * b.data if alpha != 1 else a.data + b.data, AddBackward0, a, b,
-                    self_shape=a.shape, other_shape=b.shape, alpha=alpha)
+    out, _ = record(
+        a.data + alpha * b.data if alpha != 1 else a.data + b.data,
+        AddBackward0,
+        a,
+        b,
+        self_shape=a.shape,
+        other_shape=b.shape,
+        alpha=alpha,
+    )
     return out
 
 
@@ -81,8 +89,10 @@ def rsub(a, scalar):
 class MulBackward0(Node):
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
-        return (unbroadcast(g * b.data, a.shape) if self.needs_input_grad(0) else None,
-                unbroadcast(g * a.data, b.shape) if self.needs_input_grad(1) else None)
+        return (
+            unbroadcast(g * b.data, a.shape) if self.needs_input_grad(0) else None,
+            unbroadcast(g * a.data, b.shape) if self.needs_input_grad(1) else None,
+        )
 
 
 def mul(a, b):
@@ -128,7 +138,7 @@ class PowBackward2(Node):  # Python scalar ** tensor
 
 
 def rpow(a, base):
-    out, node = record(base ** a.data, PowBackward2, a, base=base)
+    out, node = record(base**a.data, PowBackward2, a, base=base)
     if node:
         node.save(result=out)
     return out
@@ -150,17 +160,18 @@ def reciprocal(a):
 def pow(a, p):
     a = as_tensor(a)
     if isinstance(p, Tensor):
-        out, node = record(a.data ** p.data, PowBackward1, a, p)
+        out, node = record(a.data**p.data, PowBackward1, a, p)
         if node:
             node.save(self=a, exponent=p, result=out)
         return out
-    out, node = record(a.data ** p, PowBackward0, a, exponent=p)
+    out, node = record(a.data**p, PowBackward0, a, exponent=p)
     if node:
         node.save(self=a)
     return out
 
 
 # --- elementwise unary --------------------------------------------------------
+
 
 class NegBackward0(Node):
     def backward(self, g):
@@ -265,6 +276,7 @@ def clamp(a, min=None, max=None):
 
 # --- reductions ---------------------------------------------------------------
 
+
 def _expand_reduced(g, shape, dim, keepdim):
     if dim is not None and not keepdim:
         g = np.expand_dims(g, dim)
@@ -284,8 +296,9 @@ class SumBackward1(Node):
 def sum(a, dim=None, keepdim=False):
     if dim is None:
         return record(np.sum(a.data), SumBackward0, a, self_shape=a.shape)[0]
-    return record(np.sum(a.data, axis=dim, keepdims=keepdim), SumBackward1, a,
-                  self_shape=a.shape, dim=dim, keepdim=keepdim)[0]
+    return record(
+        np.sum(a.data, axis=dim, keepdims=keepdim), SumBackward1, a, self_shape=a.shape, dim=dim, keepdim=keepdim
+    )[0]
 
 
 class MeanBackward0(Node):
@@ -302,8 +315,9 @@ class MeanBackward1(Node):
 def mean(a, dim=None, keepdim=False):
     if dim is None:
         return record(np.mean(a.data), MeanBackward0, a, self_shape=a.shape)[0]
-    return record(np.mean(a.data, axis=dim, keepdims=keepdim), MeanBackward1, a,
-                  self_shape=a.shape, dim=dim, keepdim=keepdim)[0]
+    return record(
+        np.mean(a.data, axis=dim, keepdims=keepdim), MeanBackward1, a, self_shape=a.shape, dim=dim, keepdim=keepdim
+    )[0]
 
 
 class MaxBackward1(Node):  # max over everything: ties share the gradient evenly (PyTorch's amax rule)
@@ -341,6 +355,7 @@ def max(a, dim=None, keepdim=False):
 
 
 # --- shapes and matrices --------------------------------------------------------
+
 
 class ViewBackward0(Node):
     def backward(self, g):
@@ -391,8 +406,10 @@ def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2_strides: tuple) -> np.ndarr
 class MmBackward0(Node):
     def backward(self, g):
         a, b = self.saved("self").data, self.saved("mat2").data
-        return ((g @ b.T if self.needs_input_grad(0) else None),
-                (_mat2_grad(a, g, self.mat2_strides) if self.needs_input_grad(1) else None))
+        return (
+            (g @ b.T if self.needs_input_grad(0) else None),
+            (_mat2_grad(a, g, self.mat2_strides) if self.needs_input_grad(1) else None),
+        )
 
 
 def mm(a, b):
@@ -405,9 +422,11 @@ def mm(a, b):
 class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's order: (bias, mat1, mat2)
     def backward(self, g):
         mat1, mat2 = self.saved("mat1").data, self.saved("mat2").data
-        return (unbroadcast(g, self.self_shape) if self.needs_input_grad(0) else None,
-                g @ mat2.T if self.needs_input_grad(1) else None,
-                _mat2_grad(mat1, g, self.mat2_strides) if self.needs_input_grad(2) else None)
+        return (
+            unbroadcast(g, self.self_shape) if self.needs_input_grad(0) else None,
+            g @ mat2.T if self.needs_input_grad(1) else None,
+            _mat2_grad(mat1, g, self.mat2_strides) if self.needs_input_grad(2) else None,
+        )
 
 
 def addmm(bias, mat1, mat2):
@@ -466,6 +485,7 @@ def getitem(a, index):
 
 # --- neural-network ops -------------------------------------------------------------
 
+
 def _log_softmax(x, dim):
     # (ufunc reductions called directly: the ndarray.max / .sum wrappers cost more than the work on small batches)
     shifted = x - np.maximum.reduce(x, axis=dim, keepdims=True)
@@ -498,8 +518,15 @@ def nll_loss(logp, target, reduction="mean"):
     total = -np.add.reduce(logp.data[rows, target])
     value = total / len(rows) if reduction == "mean" else total
     # The target is not differentiable, so it gets no edge at all (unlike a scalar operand, which gets (None, 0)).
-    return record(np.asarray(value, dtype=logp.dtype), NllLossBackward0, logp,
-                  self_shape=logp.shape, rows=rows, target=target, reduction=reduction)[0]
+    return record(
+        np.asarray(value, dtype=logp.dtype),
+        NllLossBackward0,
+        logp,
+        self_shape=logp.shape,
+        rows=rows,
+        target=target,
+        reduction=reduction,
+    )[0]
 
 
 class NativeBatchNormBackward0(Node):
@@ -550,6 +577,7 @@ def layer_norm(x, weight, bias, eps):
 
 # --- in-place ops ---------------------------------------------------------------------
 
+
 def _check_inplace(a: Tensor) -> None:
     if is_grad_enabled() and a.is_leaf and a.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
@@ -589,20 +617,53 @@ def zero_(a: Tensor) -> Tensor:
 
 # --- Tensor methods and operators: thin aliases of the ops above --------------------------
 
+
 def _install_methods():
     def rtruediv(a, s):
         return mul(reciprocal(a), s)
 
     methods = {
-        "__add__": add, "__radd__": lambda a, b: add(a, b), "__sub__": sub,
+        "__add__": add,
+        "__radd__": lambda a, b: add(a, b),
+        "__sub__": sub,
         "__rsub__": lambda a, b: rsub(a, b) if not isinstance(b, (Tensor, np.ndarray)) else sub(b, a),
-        "__mul__": mul, "__rmul__": lambda a, b: mul(a, b), "__truediv__": div, "__rtruediv__": rtruediv,
-        "__pow__": pow, "__rpow__": rpow, "__neg__": neg, "__matmul__": lambda a, b: mm(a, b),
-        "__getitem__": getitem, "__iadd__": add_, "__imul__": mul_,
-        "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "exp": exp, "log": log,
-        "relu": relu, "tanh": tanh, "sigmoid": sigmoid, "abs": abs, "clamp": clamp, "sum": sum, "mean": mean,
-        "max": max, "view": view, "reshape": view, "expand": expand, "t": t, "permute": permute, "mm": mm,
-        "log_softmax": log_softmax, "add_": add_, "mul_": mul_, "zero_": zero_,
+        "__mul__": mul,
+        "__rmul__": lambda a, b: mul(a, b),
+        "__truediv__": div,
+        "__rtruediv__": rtruediv,
+        "__pow__": pow,
+        "__rpow__": rpow,
+        "__neg__": neg,
+        "__matmul__": lambda a, b: mm(a, b),
+        "__getitem__": getitem,
+        "__iadd__": add_,
+        "__imul__": mul_,
+        "add": add,
+        "sub": sub,
+        "mul": mul,
+        "div": div,
+        "pow": pow,
+        "neg": neg,
+        "exp": exp,
+        "log": log,
+        "relu": relu,
+        "tanh": tanh,
+        "sigmoid": sigmoid,
+        "abs": abs,
+        "clamp": clamp,
+        "sum": sum,
+        "mean": mean,
+        "max": max,
+        "view": view,
+        "reshape": view,
+        "expand": expand,
+        "t": t,
+        "permute": permute,
+        "mm": mm,
+        "log_softmax": log_softmax,
+        "add_": add_,
+        "mul_": mul_,
+        "zero_": zero_,
         "T": property(lambda a: permute(a, tuple(reversed(range(a.ndim))))),
     }
     for name, fn in methods.items():

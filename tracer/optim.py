@@ -35,13 +35,17 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """buf = momentum*buf + (1-dampening)*g (buf = g on the first step); p -= lr * (g + momentum*buf if nesterov else buf)."""
+    """buf = momentum*buf + (1-dampening)*g (buf = g on the first step).
+
+    p -= lr * (g + momentum*buf if nesterov else buf).
+    """
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+        super().__init__(
+            params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov)
+        )
 
     def _step(self, params, lr, momentum, dampening, weight_decay, nesterov):
         for p in params:
@@ -85,7 +89,7 @@ class Adam(Optimizer):
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
-            bias1, bias2 = 1 - b1 ** t, 1 - b2 ** t
+            bias1, bias2 = 1 - b1**t, 1 - b2**t
             denom = np.sqrt(v) / math.sqrt(bias2) + eps  # math.sqrt: a Python float keeps float32 arrays float32
             p.data -= (lr / bias1) * m / denom
             p._bump_version()

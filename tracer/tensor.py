@@ -62,13 +62,22 @@ NON_LEAF_GRAD_WARNING = (
     "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad attribute won't be "
     "populated during autograd.backward(). If you indeed want the .grad field to be populated for a non-leaf "
     "Tensor, use .retain_grad() on the non-leaf Tensor. If you access the non-leaf Tensor by mistake, make sure "
-    "you access the leaf Tensor instead.")
+    "you access the leaf Tensor instead."
+)
 
 
 class Tensor:
     __array_priority__ = 1000  # make `ndarray + Tensor` call Tensor.__radd__
-    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_accumulator", "_version_counter", "_retains_grad",
-                 "__weakref__")
+    __slots__ = (
+        "data",
+        "_requires_grad",
+        "_grad",
+        "grad_fn",
+        "_accumulator",
+        "_version_counter",
+        "_retains_grad",
+        "__weakref__",
+    )
     _output_nr = 0  # which output of grad_fn this tensor is: every op here has one
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -93,7 +102,7 @@ class Tensor:
             raise RuntimeError("you can only change requires_grad flags of leaf variables.")
         self._requires_grad = value
 
-    def requires_grad_(self, value: bool = True) -> "Tensor":
+    def requires_grad_(self, value: bool = True) -> Tensor:
         self.requires_grad = value
         return self
 
@@ -151,9 +160,10 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None) -> None:
         from tracer.autograd import backward
+
         backward(self, gradient, retain_graph=retain_graph)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """Same data, same version counter, no history."""
         t = Tensor(self.data)
         t.data = self.data  # the same array, not a copy
@@ -195,10 +205,15 @@ class Tensor:
 
     def type_name(self) -> str:
         return {np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.float64): "torch.DoubleTensor"}.get(
-            self.data.dtype, f"tensor({self.data.dtype})")
+            self.data.dtype, f"tensor({self.data.dtype})"
+        )
 
     def __repr__(self):
-        extra = f", grad_fn=<{self.grad_fn.name()}>" if self.grad_fn else (", requires_grad=True" if self._requires_grad else "")
+        extra = (
+            f", grad_fn=<{self.grad_fn.name()}>"
+            if self.grad_fn
+            else (", requires_grad=True" if self._requires_grad else "")
+        )
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         return f"tensor({body}{extra})"
 

@@ -35,20 +35,28 @@ def dump(tensor, params: dict | None = None) -> str:
     ids = {n: f"n{i}" for i, n in enumerate(nodes)}
     lines = []
     for n in nodes:
-        nexts = ", ".join(f"({ids[c]} {c.name()}, {nr})" if c is not None else f"(None, {nr})"
-                          for c, nr in n.next_functions)
-        saved = ", ".join(f"_saved_{k}: {'freed' if s.tensor is None else tuple(s.tensor.shape)}"
-                          for k, s in n._saved.items())
-        lines.append(f"{ids[n]:>4} {_label(n, names)}" + (f"  next_functions=({nexts})" if n.next_functions else "")
-                     + (f"  [{saved}]" if saved else ""))
+        nexts = ", ".join(
+            f"({ids[c]} {c.name()}, {nr})" if c is not None else f"(None, {nr})" for c, nr in n.next_functions
+        )
+        saved = ", ".join(
+            f"_saved_{k}: {'freed' if s.tensor is None else tuple(s.tensor.shape)}" for k, s in n._saved.items()
+        )
+        lines.append(
+            f"{ids[n]:>4} {_label(n, names)}"
+            + (f"  next_functions=({nexts})" if n.next_functions else "")
+            + (f"  [{saved}]" if saved else "")
+        )
     return "\n".join(lines)
 
 
 def make_dot(tensor, params: dict | None = None, show_saved: bool = False) -> str:
     """Graphviz DOT source: blue boxes for parameters (name and shape), grey op nodes, orange saved tensors."""
     names = _param_names(params)
-    out = ["digraph {", '  graph [rankdir=TB]; node [fontname="Helvetica" fontsize=10 shape=box style=filled];',
-           f'  out [label="output {tuple(tensor.shape)}" fillcolor="#b5e7a0"];']
+    out = [
+        "digraph {",
+        '  graph [rankdir=TB]; node [fontname="Helvetica" fontsize=10 shape=box style=filled];',
+        f'  out [label="output {tuple(tensor.shape)}" fillcolor="#b5e7a0"];',
+    ]
     if tensor.grad_fn is None:
         return "\n".join(out + ["}"])
     for n in walk(tensor.grad_fn):

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 
 from jaxmlp import plots
-from jaxmlp.checkpoint import write_atomic, write_json
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, load_dataset
 from jaxmlp.errors import ConfigError
+from jaxmlp.files import write_atomic, write_json
 from jaxmlp.loop import Diverged, Outcome, fit
 
 
@@ -75,8 +75,9 @@ def markdown_table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: str, title: str, sections: list[tuple[str, str]], figures: dict[str, object],
-                 results: dict) -> str:
+def write_report(
+    out: str, title: str, sections: list[tuple[str, str]], figures: dict[str, object], results: dict
+) -> str:
     """Save each figure as PNG, `results.json`, and `report.md` (sections of markdown, figures inline)."""
     for name, fig in figures.items():
         plots.save(fig, os.path.join(out, name))

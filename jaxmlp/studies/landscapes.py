@@ -17,10 +17,20 @@ from jaxmlp.optim import make_optimizer
 
 # name -> (function of p = [x, y], start, minimum or None, plotting box (xmin, xmax, ymin, ymax), steps)
 SURFACES = {
-    "ill-conditioned quadratic": (lambda p: 0.5 * (p[0] ** 2 + 50.0 * p[1] ** 2), (-4.0, 1.0), (0.0, 0.0),
-                                  (-4.5, 4.5, -1.5, 1.5), 300),
-    "Rosenbrock": (lambda p: (1 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2, (-1.5, 2.0), (1.0, 1.0),
-                   (-2.0, 2.0, -1.0, 3.0), 1000),
+    "ill-conditioned quadratic": (
+        lambda p: 0.5 * (p[0] ** 2 + 50.0 * p[1] ** 2),
+        (-4.0, 1.0),
+        (0.0, 0.0),
+        (-4.5, 4.5, -1.5, 1.5),
+        300,
+    ),
+    "Rosenbrock": (
+        lambda p: (1 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2,
+        (-1.5, 2.0),
+        (1.0, 1.0),
+        (-2.0, 2.0, -1.0, 3.0),
+        1000,
+    ),
     "saddle": (lambda p: p[0] ** 2 - p[1] ** 2, (-2.0, 1e-3), None, (-2.2, 2.2, -2.2, 2.2), 60),
 }
 LR_GRID = np.logspace(-4, 0, 17)

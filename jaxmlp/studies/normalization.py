@@ -15,7 +15,16 @@ from flax import nnx
 from jaxmlp import plots
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
-from jaxmlp.studies.common import StudyOptions, log, markdown_table, output_dir, study_data, to_jsonable, train, write_report
+from jaxmlp.studies.common import (
+    StudyOptions,
+    log,
+    markdown_table,
+    output_dir,
+    study_data,
+    to_jsonable,
+    train,
+    write_report,
+)
 from jaxmlp.train import TrainState, init
 
 NORMS = ("none", "batch", "layer")
@@ -42,8 +51,9 @@ def preactivation_hook(config: TrainConfig, ds: Dataset, probe_size: int = 1024)
 
 def _preactivation_figure(runs: dict, n_layers: int):
     with plots.style():
-        fig, axes = plt.subplots(n_layers, len(runs), figsize=(5 * len(runs), 3.2 * n_layers), squeeze=False,
-                                 sharex=True)
+        fig, axes = plt.subplots(
+            n_layers, len(runs), figsize=(5 * len(runs), 3.2 * n_layers), squeeze=False, sharex=True
+        )
         for col, (norm, out) in enumerate(runs.items()):
             epochs = np.array([r["epoch"] for r in out.metrics])
             q = np.array([r["preactivation_percentiles"] for r in out.metrics])  # (epochs, layers, 5)
@@ -73,8 +83,12 @@ def _lr_figure(sweep: dict, lrs: list[float]):
                     ax.plot([], [], color=color, ls=":", label=f"lr {lr:g}: diverged")
                     continue
                 loss = out.steps["loss"]
-                ax.plot(np.arange(1, len(loss) + 1), plots.smooth(loss, max(1, len(loss) // 50)), color=color,
-                        label=f"lr {lr:g}")
+                ax.plot(
+                    np.arange(1, len(loss) + 1),
+                    plots.smooth(loss, max(1, len(loss) // 50)),
+                    color=color,
+                    label=f"lr {lr:g}",
+                )
             ax.set(yscale="log", xlabel="optimizer step", ylabel="training loss (smoothed)", title=f"norm={norm}")
             ax.legend(fontsize=7)
         summary = axes[-1]
@@ -83,10 +97,22 @@ def _lr_figure(sweep: dict, lrs: list[float]):
             summary.plot(lrs, final, color=COLORS[norm], marker="o", label=norm)
             diverged = [lr for lr, out in zip(lrs, outs) if out is None]
             # x in data coordinates, y in axes coordinates: the crosses sit along the top edge.
-            summary.plot(diverged, [0.95] * len(diverged), "x", color=COLORS[norm], ms=10, mew=2,
-                         transform=summary.get_xaxis_transform())
-        summary.set(xscale="log", yscale="log", xlabel="learning rate (SGD)", ylabel="final training loss",
-                    title="which learning rates work (x: diverged)")
+            summary.plot(
+                diverged,
+                [0.95] * len(diverged),
+                "x",
+                color=COLORS[norm],
+                ms=10,
+                mew=2,
+                transform=summary.get_xaxis_transform(),
+            )
+        summary.set(
+            xscale="log",
+            yscale="log",
+            xlabel="learning rate (SGD)",
+            ylabel="final training loss",
+            title="which learning rates work (x: diverged)",
+        )
         summary.legend()
         fig.tight_layout()
     return fig
@@ -106,32 +132,56 @@ def run(options: StudyOptions) -> str:
         for lr in lrs:
             result = train(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr), ds)
             sweep[norm].append(result)
-            rows.append([norm, lr, "diverged" if result is None else result.metrics[-1]["train_loss"],
-                         "—" if result is None else result.metrics[-1]["test_accuracy"]])
-            log(f"norm {norm:5s} lr {lr:<5g}: " + ("diverged" if result is None else
-                                                   f"test accuracy {result.metrics[-1]['test_accuracy']:.4f}"))
+            rows.append(
+                [
+                    norm,
+                    lr,
+                    "diverged" if result is None else result.metrics[-1]["train_loss"],
+                    "—" if result is None else result.metrics[-1]["test_accuracy"],
+                ]
+            )
+            log(
+                f"norm {norm:5s} lr {lr:<5g}: "
+                + ("diverged" if result is None else f"test accuracy {result.metrics[-1]['test_accuracy']:.4f}")
+            )
     figures = {"preactivations.png": _preactivation_figure(runs, len(hidden)), "lr_sweep.png": _lr_figure(sweep, lrs)}
-    results = {"dataset": ds.name, "epochs": epochs, "hidden": hidden, "lrs": lrs,
-               "preactivations": {n: [r["preactivation_percentiles"] for r in o.metrics] for n, o in runs.items()},
-               "sweep": rows}
+    results = {
+        "dataset": ds.name,
+        "epochs": epochs,
+        "hidden": hidden,
+        "lrs": lrs,
+        "preactivations": {n: [r["preactivation_percentiles"] for r in o.metrics] for n, o in runs.items()},
+        "sweep": rows,
+    }
     sections = [
-        ("Setup", f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
-                  f"plain SGD (batch 64, {epochs} epochs), normalization after each hidden Linear and before ReLU."),
-        ("What the normalizations compute", r"""For a pre-activation $z$ (one hidden layer, a batch of $B$ rows):
+        (
+            "Setup",
+            f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
+            f"plain SGD (batch 64, {epochs} epochs), normalization after each hidden Linear and before ReLU.",
+        ),
+        (
+            "What the normalizations compute",
+            r"""For a pre-activation $z$ (one hidden layer, a batch of $B$ rows):
 
-- **Batch norm**: each *feature* is standardized over the batch, $\hat z_{bj} = (z_{bj} - \mu_j)/\sqrt{\sigma_j^2 + \epsilon}$
-  with $\mu_j, \sigma_j^2$ the batch mean and (biased) variance, then $\gamma_j \hat z_{bj} + \beta_j$. At eval time
-  running averages replace the batch statistics.
-- **Layer norm**: each *sample* is standardized over its features, $\hat z_{bj} = (z_{bj} - \mu_b)/\sqrt{\sigma_b^2 + \epsilon}$;
-  no batch dependence, same in training and eval.
+- **Batch norm**: each *feature* is standardized over the batch,
+  $\hat z_{bj} = (z_{bj} - \mu_j)/\sqrt{\sigma_j^2 + \epsilon}$ with $\mu_j, \sigma_j^2$ the batch mean and
+  (biased) variance, then $\gamma_j \hat z_{bj} + \beta_j$. At eval time running averages replace the batch statistics.
+- **Layer norm**: each *sample* is standardized over its features,
+  $\hat z_{bj} = (z_{bj} - \mu_b)/\sqrt{\sigma_b^2 + \epsilon}$; no batch dependence, same in training and eval.
 
 Either way the next layer sees inputs of a controlled scale however the weights before it grow or shrink, which is
-why larger learning rates stay stable."""),
-        ("Pre-activations during training", "![pre](preactivations.png)\n\nWithout normalization the spread of "
-                                            "the pre-activations is whatever the weights make it and drifts as they "
-                                            "train; batch norm pins every feature near mean 0, variance 1 (then lets "
-                                            "γ, β move it), layer norm does the same per sample."),
-        ("Learning-rate sweep", "![sweep](lr_sweep.png)\n\n" +
-         markdown_table(["norm", "lr", "final train loss", "test accuracy"], rows)),
+why larger learning rates stay stable.""",
+        ),
+        (
+            "Pre-activations during training",
+            "![pre](preactivations.png)\n\nWithout normalization the spread of "
+            "the pre-activations is whatever the weights make it and drifts as they "
+            "train; batch norm pins every feature near mean 0, variance 1 (then lets "
+            "γ, β move it), layer norm does the same per sample.",
+        ),
+        (
+            "Learning-rate sweep",
+            "![sweep](lr_sweep.png)\n\n" + markdown_table(["norm", "lr", "final train loss", "test accuracy"], rows),
+        ),
     ]
     return write_report(out, "Normalization: why it helps", sections, figures, to_jsonable(results))

@@ -1,8 +1,27 @@
 """tracer.nn: the layers of the user's MLP, in the shape of torch.nn."""
 
 from tracer.nn import functional
-from tracer.nn.modules import (BatchNorm1d, CrossEntropyLoss, Dropout, LayerNorm, Linear, Module, Parameter, ReLU,
-                               Sequential)
+from tracer.nn.modules import (
+    BatchNorm1d,
+    CrossEntropyLoss,
+    Dropout,
+    LayerNorm,
+    Linear,
+    Module,
+    Parameter,
+    ReLU,
+    Sequential,
+)
 
-__all__ = ["functional", "BatchNorm1d", "CrossEntropyLoss", "Dropout", "LayerNorm", "Linear", "Module", "Parameter",
-           "ReLU", "Sequential"]
+__all__ = [
+    "functional",
+    "BatchNorm1d",
+    "CrossEntropyLoss",
+    "Dropout",
+    "LayerNorm",
+    "Linear",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+]

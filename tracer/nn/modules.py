@@ -51,7 +51,7 @@ class Module:
         for mname, m in self._modules.items():
             yield from m._named_tensors(prefix + mname + ".")
 
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
         return OrderedDict((k, t.data.copy()) for k, t in self._named_tensors())
 
     def load_state_dict(self, state: dict) -> None:
@@ -62,18 +62,20 @@ class Module:
         for k, t in own.items():
             value = np.asarray(state[k])
             if value.shape != t.shape:
-                raise RuntimeError(f"size mismatch for {k}: copying a param with shape {value.shape}, "
-                                   f"the shape in current model is {t.shape}")
+                raise RuntimeError(
+                    f"size mismatch for {k}: copying a param with shape {value.shape}, "
+                    f"the shape in current model is {t.shape}"
+                )
             t.data[...] = value
             t._bump_version()
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         object.__setattr__(self, "training", mode)
         for m in self._modules.values():
             m.train(mode)
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -128,8 +130,9 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", Tensor(np.ones(num_features, np.float32)))
 
     def forward(self, x):
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training, self.momentum, self.eps)
+        return F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps
+        )
 
 
 class LayerNorm(Module):
