@@ -42,6 +42,12 @@ def test_optimizer_study_quick(tmp_path):
         assert len(r["test_accuracy"]) >= 3 and min(r["test_accuracy"]) > 0.3
     p = results["adam_effective_lr_percentiles"]
     assert p["p5"] < p["p50"] < p["p95"]  # a spread of per-parameter step sizes, unlike SGD's single one
+    # A smoke test says so, and claims no tuning it did not do.
+    report = (tmp_path / "report.md").read_text()
+    assert "smoke test" in report.lower() and "ranking means nothing" in report
+    for claim in ("tuned lr", "best lr", "tuned learning rate", "chosen by the lowest validation loss"):
+        assert claim not in report.lower(), claim
+    assert results["mode"] == "smoke test" and not any(r["tuned"] for r in results["optimizers"].values())
 
 
 def test_dropout_study_quick(tmp_path):
