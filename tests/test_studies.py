@@ -55,10 +55,11 @@ def test_dropout_study_quick(tmp_path):
     assert r.returncode == 0, r.stderr
     results = _check_outputs(tmp_path, ["dropout_gap.png", "dropout_ensemble.png"])
     assert set(results["runs"]) == {"0.0", "0.2", "0.5"}
-    for rows in results["runs"].values():
-        assert all(0 <= row["train_eval_accuracy"] <= 1 for row in rows)
-    for e in results["ensemble"].values():
-        assert len(e["k_accuracy"]) == 64 and all(0 < a <= 1 for a in e["k_accuracy"])
+    for per_seed in results["runs"].values():  # one list of epoch rows per seed
+        assert all(0 <= row["train_eval_accuracy"] <= 1 for rows in per_seed for row in rows)
+    for per_seed in results["ensemble"].values():
+        for e in per_seed:
+            assert len(e["k_accuracy"]) == 64 and all(0 < a <= 1 for a in e["k_accuracy"])
 
 
 def test_normalization_study_quick(tmp_path):

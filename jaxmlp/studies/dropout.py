@@ -1,9 +1,11 @@
-"""`jaxmlp study dropout`: the train-test gap for p in {0, 0.2, 0.5}, and dropout as an ensemble.
+"""`jaxmlp study dropout`: the train-test gap for p in {0, 0.2, 0.5} over several seeds, and dropout as an ensemble.
 
 A network trained with dropout is, implicitly, a huge family of thinned
-networks sharing weights. The rescaled network used at test time (weights
-times the keep probability — or, with inverted dropout, training activations
-divided by it) approximates averaging that family; here we measure both.
+networks sharing weights. The network used at test time (inverted dropout:
+training activations divided by the keep probability, nothing dropped at test)
+computes the normalized geometric mean of the family's predictions exactly
+only when the dropped units feed a single softmax layer; here we measure how
+close it comes to Monte-Carlo averaging of sampled masks on a deeper MLP.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from jaxmlp.studies.common import (
     train,
     write_report,
 )
+from jaxmlp.studies.intervals import SMOKE_TEST, cell, mean_interval
 from jaxmlp.train import TrainState, init
 
 RATES = (0.0, 0.2, 0.5)
@@ -56,18 +59,24 @@ def ensemble_accuracy(
     return np.array(accs), rescaled
 
 
+def _band(ax, x, runs: np.ndarray, **kw):
+    m, h = (np.array(a) for a in zip(*(mean_interval(col) for col in runs.T)))
+    (line,) = ax.plot(x, m, **kw)
+    ax.fill_between(x, m - h, m + h, color=line.get_color(), alpha=0.2, lw=0)
+
+
 def _gap_figure(runs: dict):
     with plots.style():
         fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-        for p, out in runs.items():
-            epochs = [r["epoch"] for r in out.metrics]
-            train_acc = np.array([r["train_eval_accuracy"] for r in out.metrics])
-            test_acc = np.array([r["test_accuracy"] for r in out.metrics])
-            axes[0].plot(epochs, train_acc, color=COLORS[p], ls="--", label=f"p={p}: train")
-            axes[0].plot(epochs, test_acc, color=COLORS[p], label=f"p={p}: test")
-            axes[1].plot(epochs, train_acc - test_acc, color=COLORS[p], marker="o", ms=3, label=f"p={p}")
-        axes[0].set(xlabel="epoch", ylabel="accuracy (eval mode)", title="train vs test accuracy")
-        axes[1].set(xlabel="epoch", ylabel="train accuracy − test accuracy", title="generalization gap")
+        for p, outs in runs.items():
+            epochs = [r["epoch"] for r in outs[0].metrics]
+            train_acc = np.array([[r["train_eval_accuracy"] for r in o.metrics] for o in outs])
+            test_acc = np.array([[r["test_accuracy"] for r in o.metrics] for o in outs])
+            _band(axes[0], epochs, train_acc, color=COLORS[p], ls="--", label=f"p={p}: train")
+            _band(axes[0], epochs, test_acc, color=COLORS[p], label=f"p={p}: test")
+            _band(axes[1], epochs, train_acc - test_acc, color=COLORS[p], marker="o", ms=3, label=f"p={p}")
+        axes[0].set(xlabel="epoch", ylabel="accuracy (eval mode)", title="train vs test accuracy (95% interval)")
+        axes[1].set(xlabel="epoch", ylabel="train accuracy − test accuracy", title="generalization gap (95% interval)")
         for ax in axes:
             ax.legend(fontsize=8, ncol=2 if ax is axes[0] else 1)
         fig.tight_layout()
@@ -78,18 +87,33 @@ def _ensemble_figure(curves: dict):
     with plots.style():
         fig, ax = plt.subplots(figsize=(7, 4.5))
         k = np.arange(1, K_MAX + 1)
-        for p, (accs, rescaled) in curves.items():
-            ax.plot(k, accs, color=COLORS[p], marker="o", ms=2.5, label=f"p={p}: average of K sampled networks")
-            ax.axhline(rescaled, color=COLORS[p], ls="--", label=f"p={p}: single rescaled network")
+        for p, per_seed in curves.items():
+            accs = np.array([a for a, _ in per_seed])
+            rescaled = np.array([r for _, r in per_seed])
+            _band(ax, k, accs, color=COLORS[p], marker="o", ms=2.5, label=f"p={p}: average of K sampled networks")
+            _band(ax, k, np.tile(rescaled[:, None], K_MAX), color=COLORS[p], ls="--", label=f"p={p}: test-time network")
         ax.set(
             xscale="log",
             xlabel="K, number of sampled dropout masks averaged",
             ylabel="test accuracy",
-            title="dropout as an ensemble",
+            title="dropout as an ensemble (mean, 95% interval over seeds)",
         )
         ax.legend(fontsize=8)
         fig.tight_layout()
     return fig
+
+
+WHAT_DROPOUT_DOES = r"""In training, each hidden unit is kept with probability $1-p$ and the kept ones are
+scaled by $1/(1-p)$ (inverted dropout: $\tilde h = h \cdot m / (1-p)$, $m \sim \mathrm{Bernoulli}(1-p)$), so a unit
+cannot rely on any particular other unit being present. Then $\mathbb E[\tilde h] = h$ and
+$\mathrm{Var}[\tilde h] = \frac{p}{1-p} h^2$: at test time nothing is dropped and nothing is scaled.
+
+That test-time network is not the average of the $2^n$ thinned networks. When the dropped units feed a single
+softmax layer, it equals their normalized *geometric* mean exactly (the logits are linear in the mask, so averaging
+log-probabilities over masks is evaluating at the mean mask; Hinton et al. 2012); with more layers after the dropout
+it is an approximation. Below it is compared with Monte-Carlo averaging of K sampled networks (the arithmetic mean of
+their softmax outputs), as in Srivastava et al. 2014, section 7.5. Notebook 2 (`docs/notebooks/02_optimizers.md`)
+derives this and checks it by enumerating every mask of a small network."""
 
 
 def run(options: StudyOptions) -> str:
@@ -97,74 +121,68 @@ def run(options: StudyOptions) -> str:
     ds = study_data(options)
     epochs = options.epochs or (3 if options.quick else 30)
     hidden = (64,) if options.quick else (512, 512)  # wide enough to overfit, so there is a gap to close
+    seeds = 1 if options.quick else max(options.seeds, 3)  # quick: a smoke test, one seed
     runs, curves, rows = {}, {}, []
     for p in RATES:
-        config = TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=0).validate()
-        runs[p] = train(config, ds, eval_train=True)
-        last = runs[p].metrics[-1]
+        configs = [TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=s).validate() for s in range(seeds)]
+        runs[p] = [train(c, ds, eval_train=True) for c in configs]
         if p > 0:
-            curves[p] = ensemble_accuracy(config, ds, runs[p].state)
-        rows.append(
-            [
-                p,
-                last["train_eval_accuracy"],
-                last["test_accuracy"],
-                last["train_eval_accuracy"] - last["test_accuracy"],
-                curves[p][0][-1] if p > 0 else "—",
-                curves[p][1] if p > 0 else "—",
-            ]
-        )
-        log(f"dropout {p}: train {last['train_eval_accuracy']:.4f} test {last['test_accuracy']:.4f}")
-    gap = {p: o.metrics[-1]["train_eval_accuracy"] - o.metrics[-1]["test_accuracy"] for p, o in runs.items()}
-    test = {p: o.metrics[-1]["test_accuracy"] for p, o in runs.items()}
-    gap_text = (
-        f"Measured after {epochs} epochs: the train-test gap is {gap[0.0]:.3f} without dropout, "
-        f"{gap[0.2]:.3f} at p=0.2 and {gap[0.5]:.3f} at p=0.5; test accuracy {test[0.0]:.4f}, {test[0.2]:.4f} "
-        f"and {test[0.5]:.4f}. Dropout pays off when a network would otherwise memorize its training set "
-        "(a large gap without it, as with few images per parameter and many epochs); where the gap is small "
-        "to begin with, it has little to fix and mostly slows training."
-    )
-    ensemble_text = " ".join(
-        f"At p={p}: one sampled network scores {a[0]:.4f}, the average of {K_MAX} scores {a[-1]:.4f}, the rescaled "
-        f"network {r:.4f}."
-        for p, (a, r) in curves.items()
-    ) + (
-        " A single sampled network is clearly worse; averaging more masks closes the distance to the rescaled "
-        "network, which gets (nearly) the ensemble's accuracy in one pass."
-    )
+            curves[p] = [ensemble_accuracy(c, ds, o.state, seed=c.seed) for c, o in zip(configs, runs[p])]
+        rows.append(_row(p, runs[p], curves.get(p)))
+        log(f"dropout {p}: " + ", ".join(f"{h} {v}" for h, v in zip(TABLE_HEADER[1:4], rows[-1][1:4])))
     figures = {"dropout_gap.png": _gap_figure(runs), "dropout_ensemble.png": _ensemble_figure(curves)}
     results = {
         "dataset": ds.name,
         "epochs": epochs,
         "hidden": hidden,
-        "runs": {str(p): o.metrics for p, o in runs.items()},
-        "ensemble": {str(p): {"k_accuracy": a, "rescaled": r} for p, (a, r) in curves.items()},
+        "seeds": seeds,
+        "runs": {str(p): [o.metrics for o in outs] for p, outs in runs.items()},
+        "ensemble": {str(p): [{"k_accuracy": a, "rescaled": r} for a, r in c] for p, c in curves.items()},
     }
-    sections = [
+    sections = [("Smoke test", SMOKE_TEST)] * options.quick + _sections(ds, hidden, epochs, seeds, rows)
+    return write_report(out, "Dropout: why it helps, and when", sections, figures, to_jsonable(results))
+
+
+TABLE_HEADER = ["p", "train acc", "test acc", "test loss", "gap", f"average of {K_MAX} masks", "test-time net"]
+
+
+def _row(p: float, outs: list, curves: list | None) -> list:
+    last = [o.metrics[-1] for o in outs]
+    train_acc = [r["train_eval_accuracy"] for r in last]
+    test_acc = [r["test_accuracy"] for r in last]
+    return [
+        p,
+        cell(train_acc),
+        cell(test_acc),
+        cell([r["test_loss"] for r in last]),
+        cell(np.subtract(train_acc, test_acc)),
+        cell([a[-1] for a, _ in curves]) if curves else "—",
+        cell([r for _, r in curves]) if curves else "—",
+    ]
+
+
+def _sections(ds, hidden, epochs: int, seeds: int, rows: list) -> list[tuple[str, str]]:
+    return [
         (
             "Setup",
             f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
-            f"Adam 1e-3, batch 64, {epochs} epochs, dropout after every hidden layer. Train accuracy is "
-            "measured in eval mode (dropout off), like the test accuracy, so the two are comparable.",
+            f"Adam 1e-3, batch 64, {epochs} epochs, dropout after every hidden layer, {seeds} seeds per rate. Train "
+            "accuracy is measured in eval mode (dropout off), like the test accuracy, so the two are comparable. "
+            "Every cell is the mean over seeds ± the half-width of its 95% t-interval.",
         ),
+        ("What dropout does", WHAT_DROPOUT_DOES),
+        ("Results", markdown_table(TABLE_HEADER, rows)),
         (
-            "What dropout does",
-            r"""In training, each hidden unit is kept with probability $1-p$ and the kept ones are
-scaled by $1/(1-p)$ (inverted dropout: $h \mapsto h \cdot m / (1-p)$, $m \sim \mathrm{Bernoulli}(1-p)$), so a unit
-cannot rely on any particular other unit being present. At test time nothing is dropped and nothing is scaled: the
-expected activation already matches. That single "rescaled" network approximates the average of the exponentially
-many thinned networks.""",
+            "Train vs test",
+            "![gap](dropout_gap.png)\n\nDropout pays off when a network would otherwise memorize its training set "
+            "(a large gap without it, as with few images per parameter and many epochs). Read the table's intervals "
+            "before reading a difference: where two intervals overlap, these seeds do not separate the rates.",
         ),
-        (
-            "Results",
-            markdown_table(["p", "train acc", "test acc", "gap", f"ensemble of {K_MAX}", "rescaled net"], rows),
-        ),
-        ("Train vs test", "![gap](dropout_gap.png)\n\n" + gap_text),
         (
             "The ensemble view",
-            "![ensemble](dropout_ensemble.png)\n\nAveraging the softmax of K networks with "
-            "independently sampled masks (Monte-Carlo dropout) against the single rescaled network "
-            "(dashed). " + ensemble_text,
+            "![ensemble](dropout_ensemble.png)\n\nAveraging the softmax outputs of K networks with independently "
+            "sampled masks (Monte-Carlo dropout), against the single test-time network (dashed). One sampled network "
+            "is worse than either; the average climbs with K towards the test-time network, which gets there in one "
+            "pass.",
         ),
     ]
-    return write_report(out, "Dropout: why it helps", sections, figures, to_jsonable(results))

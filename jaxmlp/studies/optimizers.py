@@ -32,6 +32,7 @@ from jaxmlp.studies.common import (
     train,
     write_report,
 )
+from jaxmlp.studies.intervals import cell
 
 LR_GRIDS = {
     "sgd": [0.03, 0.1, 0.3],
@@ -298,7 +299,7 @@ def _sections(options: StudyOptions, ds, seeds: int, results: dict) -> list[tupl
         [
             name,
             f"{r['lr']:g}",
-            f"{np.mean(r['test_accuracy']):.4f} ± {np.std(r['test_accuracy']):.4f}",
+            cell(r["test_accuracy"]),
             f"{np.mean(r['final_train_loss']):.4f}",
             f"{np.mean(r['train_seconds']):.2f}",
         ]
@@ -328,7 +329,7 @@ def _sections(options: StudyOptions, ds, seeds: int, results: dict) -> list[tupl
                 [
                     "optimizer",
                     "lr (preset, untuned)" if options.quick else "tuned lr",
-                    "test accuracy (mean ± std)",
+                    "test accuracy (mean ± 95% interval)",
                     "final train loss",
                     "train seconds",
                 ],
