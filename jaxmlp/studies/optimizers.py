@@ -367,8 +367,9 @@ def _surfaces_text(rows: list, steps: dict) -> str:
         "steep direction, so it crawls along the flat one; momentum accumulates speed along x. RMSProp, which "
         f"rescales each coordinate by its own gradient scale, is fastest ({steps.get('rmsprop')} steps); Adam "
         f"({steps.get('adam')}) is no faster than momentum ({steps.get('momentum')}). The valley's axes are the "
-        "coordinate axes, the best case for a per-coordinate rescaling: Adam is not rotation-invariant, and on the "
-        "same valley rotated by 45° its edge disappears (measured in notebook 2). On the saddle (learning rates "
+        "coordinate axes, the best case for a per-coordinate rescaling. RMSProp and Adam are not rotation-invariant "
+        "(SGD and momentum are): on the same valley rotated by 45°, RMSProp's edge disappears (measured in "
+        "notebook 2). On the saddle (learning rates "
         "from the valley), the adaptive methods escape along y fastest because they normalize the tiny initial "
         "gradient there."
     )
@@ -379,8 +380,10 @@ def _step_size_text(results: dict) -> str:
     return (
         "![steps](adam_step_sizes.png)\n\nLeft: Adam's effective learning rate lr/(√v̂+ε) at the end of "
         "training. Its spread over orders of magnitude is not a spread of steps: the extremes are parameters "
-        "whose gradient is (almost) always zero, such as the weights of MNIST's blank border pixels, where √v̂ ≈ 0 "
-        "and ε sets the value (up to lr/ε), while m̂ ≈ 0 keeps the step itself near zero. What Adam bounds is the "
-        "step (Kingma & Ba 2015, §2.1): |Δ| = lr·|m̂|/(√v̂+ε) ≤ lr·(1−β₁)/√(1−β₂) ≈ 3.2·lr in the worst case, and "
-        f"about lr or less usually. Right: the steps themselves; the largest here is {largest:.3g}·lr."
+        "whose gradient is (almost) always zero, such as the incoming weights of a hidden unit that is never "
+        "active, where √v̂ ≈ 0 and ε sets the value (up to lr/ε), while m̂ ≈ 0 keeps the step itself near zero. "
+        "What Adam bounds is the step (Kingma & Ba 2015, §2.1): |Δ| = lr·|m̂|/(√v̂+ε) ≤ lr·(1−β₁)/√(1−β₂) "
+        "≈ 3.2·lr in their sparse case (a gradient zero at every step but the last), and about lr or less "
+        "usually; over all gradient sequences the bound is ≈ 7.3·lr (Cauchy–Schwarz; notebook 2). Right: the "
+        f"steps themselves; the largest here is {largest:.3g}·lr."
     )
