@@ -7,7 +7,7 @@ import sys
 
 from tests.test_cli import ROOT
 
-SKIPPING = '''
+SKIPPING = """
 import pytest
 
 def test_skips():
@@ -15,7 +15,7 @@ def test_skips():
 
 def test_passes():
     pass
-'''
+"""
 
 
 def run_pytest(tmp_path, path, require_torch: bool, block_torch: bool = False):
