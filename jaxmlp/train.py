@@ -145,15 +145,26 @@ def _path_name(path) -> str:
     return ".".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path if getattr(k, "name", None) != "value")
 
 
-def linear_kernels(tree, leaf: str = "kernel") -> dict[str, jax.Array]:
-    """The `leaf` ("kernel" or "bias") of every Linear, by layer name, input layer first ("hidden.0", ..., "head")."""
+def _linear_leaves(tree, leaf: str) -> dict[str, jax.Array]:
+    """The `leaf` of every Linear by layer name, in the network's order: hidden.0, hidden.1, ..., hidden.10, head."""
     found = {}
     for path, value in jax.tree_util.tree_leaves_with_path(tree):
         name = _path_name(path)
         layer = name.rsplit(".", 1)[0]
         if name.endswith("." + leaf) and (layer == "head" or layer.startswith("hidden.")):
             found[layer] = value
-    return dict(sorted(found.items(), key=lambda kv: (kv[0] == "head", kv[0])))
+    depth = lambda layer: float("inf") if layer == "head" else int(layer.split(".")[1])
+    return dict(sorted(found.items(), key=lambda kv: depth(kv[0])))
+
+
+def linear_kernels(tree) -> dict[str, jax.Array]:
+    """The kernel (in, out) of every Linear, input layer first: {"hidden.0": ..., ..., "head": ...}."""
+    return _linear_leaves(tree, "kernel")
+
+
+def linear_biases(tree) -> dict[str, jax.Array]:
+    """The bias of every Linear, in the same order and under the same names as `linear_kernels`."""
+    return _linear_leaves(tree, "bias")
 
 
 def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
