@@ -19,12 +19,12 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.train import TrainState, init
@@ -100,7 +100,7 @@ def run(options: StudyOptions) -> str:
     runs, curves, rows = {}, {}, []
     for p in RATES:
         config = TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=0).validate()
-        runs[p] = train(config, ds, eval_train=True)
+        runs[p] = fit_quietly(config, ds, eval_train=True)
         last = runs[p].metrics[-1]
         if p > 0:
             curves[p] = ensemble_accuracy(config, ds, runs[p].state)

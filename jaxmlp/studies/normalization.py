@@ -17,12 +17,12 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.train import TrainState, init
@@ -127,10 +127,10 @@ def run(options: StudyOptions) -> str:
     runs, sweep, rows = {}, {}, []
     for norm in NORMS:
         config = TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=0.1).validate()
-        runs[norm] = train(config, ds, epoch_hook=preactivation_hook(config, ds))
+        runs[norm] = fit_quietly(config, ds, epoch_hook=preactivation_hook(config, ds))
         sweep[norm] = []
         for lr in lrs:
-            result = train(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr), ds)
+            result = fit_quietly(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr), ds)
             sweep[norm].append(result)
             rows.append(
                 [

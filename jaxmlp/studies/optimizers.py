@@ -19,13 +19,13 @@ from jaxmlp.optim import OPTIMIZERS
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     step_times,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 
@@ -210,11 +210,11 @@ def run(options: StudyOptions) -> str:
         grid = [QUICK_LR[name]] if options.quick else LR_GRIDS[name]
         scores = {}
         for lr in grid:
-            o = train(_config(options, name, lr, 0, val=True), ds)
+            o = fit_quietly(_config(options, name, lr, 0, val=True), ds)
             scores[lr] = o.metrics[-1]["val_loss"] if o is not None else np.inf
             log(f"{name:9s} lr {lr:<7g} validation loss {scores[lr]:.4f}")
         best_lr[name] = min(scores, key=scores.get)
-        outs = [train(_config(options, name, best_lr[name], seed, val=False), ds) for seed in range(seeds)]
+        outs = [fit_quietly(_config(options, name, best_lr[name], seed, val=False), ds) for seed in range(seeds)]
         runs[name] = outs
         acc = np.array([o.metrics[-1]["test_accuracy"] for o in outs])
         loss = np.array([o.metrics[-1]["train_loss"] for o in outs])
