@@ -15,6 +15,7 @@ from flax import nnx
 from jaxmlp import plots
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
+from jaxmlp.model import NORMS
 from jaxmlp.studies.common import (
     StudyOptions,
     fit_quietly,
@@ -27,7 +28,6 @@ from jaxmlp.studies.common import (
 )
 from jaxmlp.train import TrainState, init
 
-NORMS = ("none", "batch", "layer")
 PERCENTILES = (5, 25, 50, 75, 95)
 COLORS = {"none": "#7f7f7f", "batch": "#1f77b4", "layer": "#2ca02c"}
 

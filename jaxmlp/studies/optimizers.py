@@ -28,6 +28,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
+from jaxmlp.train import steps_per_epoch
 
 LR_GRIDS = {
     "sgd": [0.03, 0.1, 0.3],
@@ -37,6 +38,7 @@ LR_GRIDS = {
     "adam": [3e-4, 1e-3, 3e-3],
     "adamw": [3e-4, 1e-3, 3e-3],
 }
+BATCH_SIZE = 64  # the user's
 QUICK_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
 COLORS = dict(zip(OPTIMIZERS, plt.get_cmap("tab10").colors))
 
@@ -68,7 +70,7 @@ def _config(options: StudyOptions, optimizer: str, lr: float, seed: int, val: bo
         seed=seed,
         epochs=options.epochs or (2 if options.quick else 8),
         hidden=(32,) if options.quick else (128, 64),
-        batch_size=64,
+        batch_size=BATCH_SIZE,
         weight_decay=1e-2 if optimizer == "adamw" else 0.0,
         val_fraction=0.1 if val else 0.0,
     )
@@ -83,19 +85,19 @@ def _bands(ax, xs: list[np.ndarray], ys: list[np.ndarray], color, label):
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0)
 
 
-def _curves_figure(runs: dict, best_lr: dict, steps_per_epoch: int):
+def _curves_figure(runs: dict, best_lr: dict, epoch_steps: int):
     with plots.style():
         fig, axes = plt.subplots(2, 2, figsize=(12, 8))
         for name, outs in runs.items():
             c = COLORS[name]
-            window = max(1, steps_per_epoch // 4)
+            window = max(1, epoch_steps // 4)
             losses = [plots.smooth(o.steps["loss"], window) for o in outs]
             steps = [np.arange(1, len(curve) + 1) for curve in losses]
-            times = [step_times(o.metrics, steps_per_epoch) for o in outs]
+            times = [step_times(o.metrics, epoch_steps) for o in outs]
             label = f"{name} (lr {best_lr[name]:g})"
             _bands(axes[0, 0], steps, losses, c, label)
             _bands(axes[0, 1], times, losses, c, label)
-            epochs = [np.array([r["epoch"] * steps_per_epoch for r in o.metrics]) for o in outs]
+            epochs = [np.array([r["epoch"] * epoch_steps for r in o.metrics]) for o in outs]
             accs = [np.array([r["test_accuracy"] for r in o.metrics]) for o in outs]
             _bands(axes[1, 0], epochs, accs, c, label)
             epoch_times = [np.cumsum([r["seconds"] for r in o.metrics]) for o in outs]
@@ -237,7 +239,7 @@ def run(options: StudyOptions) -> str:
         }
         log(f"{name:9s} best lr {best_lr[name]:g}: test accuracy {acc.mean():.4f} ± {acc.std():.4f} over {seeds} seeds")
 
-    steps_per_epoch = len(ds.y_train) // 64
+    steps = steps_per_epoch(len(ds.y_train), BATCH_SIZE)
     paths, surface_rows = {}, []
     for surface in landscapes.SURFACES:
         paths[surface] = {}
@@ -259,7 +261,7 @@ def run(options: StudyOptions) -> str:
     results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
 
     figures = {
-        "optimizer_curves.png": _curves_figure(runs, best_lr, steps_per_epoch),
+        "optimizer_curves.png": _curves_figure(runs, best_lr, steps),
         "optimizer_paths.png": _surfaces_figure(paths),
         "adam_step_sizes.png": _step_size_figure(eff, adam_step, best_lr["sgd"], sgd_step),
     }
