@@ -118,6 +118,40 @@ def _lr_figure(sweep: dict, lrs: list[float]):
     return fig
 
 
+def _sections(ds, hidden, epochs: int, rows: list) -> list[tuple[str, str]]:
+    return [
+        (
+            "Setup",
+            f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
+            f"plain SGD (batch 64, {epochs} epochs), normalization after each hidden Linear and before ReLU.",
+        ),
+        (
+            "What the normalizations compute",
+            r"""For a pre-activation $z$ (one hidden layer, a batch of $B$ rows):
+
+- **Batch norm**: each *feature* is standardized over the batch,
+  $\hat z_{bj} = (z_{bj} - \mu_j)/\sqrt{\sigma_j^2 + \epsilon}$ with $\mu_j, \sigma_j^2$ the batch mean and
+  (biased) variance, then $\gamma_j \hat z_{bj} + \beta_j$. At eval time running averages replace the batch statistics.
+- **Layer norm**: each *sample* is standardized over its features,
+  $\hat z_{bj} = (z_{bj} - \mu_b)/\sqrt{\sigma_b^2 + \epsilon}$; no batch dependence, same in training and eval.
+
+Either way the next layer sees inputs of a controlled scale however the weights before it grow or shrink, which is
+why larger learning rates stay stable.""",
+        ),
+        (
+            "Pre-activations during training",
+            "![pre](preactivations.png)\n\nWithout normalization the spread of "
+            "the pre-activations is whatever the weights make it and drifts as they "
+            "train; batch norm pins every feature near mean 0, variance 1 (then lets "
+            "γ, β move it), layer norm does the same per sample.",
+        ),
+        (
+            "Learning-rate sweep",
+            "![sweep](lr_sweep.png)\n\n" + markdown_table(["norm", "lr", "final train loss", "test accuracy"], rows),
+        ),
+    ]
+
+
 def run(options: StudyOptions) -> str:
     out = output_dir("normalization", options)
     ds = study_data(options)
@@ -153,35 +187,5 @@ def run(options: StudyOptions) -> str:
         "preactivations": {n: [r["preactivation_percentiles"] for r in o.metrics] for n, o in runs.items()},
         "sweep": rows,
     }
-    sections = [
-        (
-            "Setup",
-            f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
-            f"plain SGD (batch 64, {epochs} epochs), normalization after each hidden Linear and before ReLU.",
-        ),
-        (
-            "What the normalizations compute",
-            r"""For a pre-activation $z$ (one hidden layer, a batch of $B$ rows):
-
-- **Batch norm**: each *feature* is standardized over the batch,
-  $\hat z_{bj} = (z_{bj} - \mu_j)/\sqrt{\sigma_j^2 + \epsilon}$ with $\mu_j, \sigma_j^2$ the batch mean and
-  (biased) variance, then $\gamma_j \hat z_{bj} + \beta_j$. At eval time running averages replace the batch statistics.
-- **Layer norm**: each *sample* is standardized over its features,
-  $\hat z_{bj} = (z_{bj} - \mu_b)/\sqrt{\sigma_b^2 + \epsilon}$; no batch dependence, same in training and eval.
-
-Either way the next layer sees inputs of a controlled scale however the weights before it grow or shrink, which is
-why larger learning rates stay stable.""",
-        ),
-        (
-            "Pre-activations during training",
-            "![pre](preactivations.png)\n\nWithout normalization the spread of "
-            "the pre-activations is whatever the weights make it and drifts as they "
-            "train; batch norm pins every feature near mean 0, variance 1 (then lets "
-            "γ, β move it), layer norm does the same per sample.",
-        ),
-        (
-            "Learning-rate sweep",
-            "![sweep](lr_sweep.png)\n\n" + markdown_table(["norm", "lr", "final train loss", "test accuracy"], rows),
-        ),
-    ]
+    sections = _sections(ds, hidden, epochs, rows)
     return write_report(out, "Normalization: why it helps", sections, figures, to_jsonable(results))

@@ -203,11 +203,12 @@ def _step_size_figure(effective_lr, adam_step, sgd_lr, sgd_step):
     return fig
 
 
-def run(options: StudyOptions) -> str:
-    out = output_dir("optimizers", options)
-    ds = study_data(options)
-    seeds = max(options.seeds, 3) if not options.quick else 3
-    best_lr, table, runs, results = {}, [], {}, {"dataset": ds.name, "train_size": len(ds.y_train), "optimizers": {}}
+def _tune_and_train(options: StudyOptions, ds, seeds: int) -> tuple[dict, list, dict, dict]:
+    """Per optimizer: the grid learning rate with the lowest validation loss, then `seeds` runs on all images.
+
+    Returns the tuned learning rates, the results table's rows, the runs and their numbers for results.json.
+    """
+    best_lr, table, runs, numbers = {}, [], {}, {}
     for name in OPTIMIZERS:
         grid = [QUICK_LR[name]] if options.quick else LR_GRIDS[name]
         scores = {}
@@ -230,7 +231,7 @@ def run(options: StudyOptions) -> str:
                 f"{secs.mean():.2f}",
             ]
         )
-        results["optimizers"][name] = {
+        numbers[name] = {
             "grid": scores,
             "best_lr": best_lr[name],
             "test_accuracy": acc,
@@ -238,8 +239,11 @@ def run(options: StudyOptions) -> str:
             "train_seconds": secs,
         }
         log(f"{name:9s} best lr {best_lr[name]:g}: test accuracy {acc.mean():.4f} ± {acc.std():.4f} over {seeds} seeds")
+    return best_lr, table, runs, numbers
 
-    steps = steps_per_epoch(len(ds.y_train), BATCH_SIZE)
+
+def _surface_paths() -> tuple[dict, list]:
+    """Each optimizer's path on every 2-D surface at its best grid learning rate, and the steps-to-1e-3 rows."""
     paths, surface_rows = {}, []
     for surface in landscapes.SURFACES:
         paths[surface] = {}
@@ -254,19 +258,12 @@ def run(options: StudyOptions) -> str:
             else:
                 surface_rows.append([surface, name, f"{lr:.3g}", hit if hit is not None else "not reached"])
             paths[surface][name] = (lr, path)
-    results["surfaces"] = surface_rows
+    return paths, surface_rows
 
-    eff, adam_step, m_hat = adam_step_sizes(runs["adam"][0].state.opt_state, best_lr["adam"])
-    sgd_step = best_lr["sgd"] * m_hat  # SGD's step for the same (smoothed) gradient, at its own tuned lr
-    results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
 
-    figures = {
-        "optimizer_curves.png": _curves_figure(runs, best_lr, steps),
-        "optimizer_paths.png": _surfaces_figure(paths),
-        "adam_step_sizes.png": _step_size_figure(eff, adam_step, best_lr["sgd"], sgd_step),
-    }
+def _sections(options: StudyOptions, ds, seeds: int, table: list, surface_rows: list) -> list[tuple[str, str]]:
     setup = _config(options, "adam", 1e-3, 0, val=False)  # what every run shares
-    sections = [
+    return [
         (
             "Setup",
             f"Dataset **{ds.name}**, {len(ds.y_train)} training images, MLP {ds.num_features}-"
@@ -306,4 +303,23 @@ def run(options: StudyOptions) -> str:
             "parameters; SGD uses one number for all. Right: the resulting step sizes.",
         ),
     ]
+
+
+def run(options: StudyOptions) -> str:
+    out = output_dir("optimizers", options)
+    ds = study_data(options)
+    seeds = max(options.seeds, 3) if not options.quick else 3
+    best_lr, table, runs, numbers = _tune_and_train(options, ds, seeds)
+    paths, surface_rows = _surface_paths()
+    results = {"dataset": ds.name, "train_size": len(ds.y_train), "optimizers": numbers, "surfaces": surface_rows}
+
+    eff, adam_step, m_hat = adam_step_sizes(runs["adam"][0].state.opt_state, best_lr["adam"])
+    sgd_step = best_lr["sgd"] * m_hat  # SGD's step for the same (smoothed) gradient, at its own tuned lr
+    results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
+    figures = {
+        "optimizer_curves.png": _curves_figure(runs, best_lr, steps_per_epoch(len(ds.y_train), BATCH_SIZE)),
+        "optimizer_paths.png": _surfaces_figure(paths),
+        "adam_step_sizes.png": _step_size_figure(eff, adam_step, best_lr["sgd"], sgd_step),
+    }
+    sections = _sections(options, ds, seeds, table, surface_rows)
     return write_report(out, "Optimizers: what separates SGD from Adam", sections, figures, to_jsonable(results))
