@@ -526,7 +526,7 @@ def markdown_table(results: dict) -> str:
     roof = results["roofline"]
     text = (
         f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s "
-        f"({roof.get('n')}² `jnp.dot`, best of 10, in the best of {results.get('roofline_rounds', 2)} rounds)."
+        f"({roof.get('n')}² `jnp.dot`, the best of 10 calls in each of {results.get('roofline_rounds', 2)} runs)."
     )
     peaks = sorted({r["peak"] for r in results["rows"] if "mfu" in r})
     return "\n".join(table) + text + (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
