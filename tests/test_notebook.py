@@ -29,6 +29,8 @@ def test_check_says_right_or_not_and_why(capsys):
     assert capsys.readouterr().out == "Right: the answer is 3. because\n"
     assert notebook.check(4, 3, "because") is False
     assert capsys.readouterr().out.startswith("Not quite: the answer is 3.")
+    assert notebook.check(0.1 + 0.2, 0.3, "") is True  # as `matches` compares: numbers within 1e-6
+    assert notebook.check(np.array([1, 2]), np.array([1, 2]), "") is True  # arrays do not raise
 
 
 def test_check_without_a_prediction_shows_the_answer_and_returns_none(capsys):
