@@ -8,7 +8,7 @@ Each notebook is a jupytext MyST file (`NN_slug.md`, readable diffs); this runs 
 kernel (nbclient), in the notebook's folder, with QUICK set for the notebook to read
 (`jaxmlp.notebook.QUICK`). A cell that raises stops that notebook and fails the command (exit 1), and in the
 full setting leaves the committed .ipynb untouched. Every notebook's seconds go into its metadata
-(`metadata.jaxmlp`) and into build/notebooks/timings-{quick,full}.json.
+(`metadata.jaxmlp`) and into timings-{quick,full}.json in build/notebooks/ (or --out).
 """
 
 from __future__ import annotations
@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {source.name} failed in a cell:\n{e}", file=sys.stderr)
             return 1
         print(f"{source.name}: {timings[source.name]} s -> {executed_path(source, args.quick, args.out)}")
-    BUILD.mkdir(parents=True, exist_ok=True)
-    log = BUILD / f"timings-{'quick' if args.quick else 'full'}.json"
+    folder = args.out or BUILD
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"timings-{'quick' if args.quick else 'full'}.json"
     log.write_text(json.dumps(timings, indent=2) + "\n")
     return 0
 

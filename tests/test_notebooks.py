@@ -3,6 +3,7 @@ notebook 1 meets its bars; and `docs/run_notebooks.py` fails on a cell error."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,9 @@ def test_run_notebooks_executes_in_quick_mode_and_records_the_time(tmp_path):
     run = nbformat.read(tmp_path / "out" / "99_tiny.ipynb", as_version=4)
     assert run.cells[1].outputs[0].text == "QUICK is True\n"
     assert run.metadata["jaxmlp"]["quick"] is True and run.metadata["jaxmlp"]["seconds"] >= 0
+    assert json.loads((tmp_path / "out" / "timings-quick.json").read_text()) == {
+        "99_tiny.md": run.metadata["jaxmlp"]["seconds"]
+    }
 
 
 def test_run_notebooks_fails_on_a_cell_error_and_writes_nothing(tmp_path):
