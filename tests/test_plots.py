@@ -1,5 +1,6 @@
 """The data behind each figure, checked on synthetic inputs; `ax=` composition; files written and not trivial."""
 
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +31,16 @@ def test_plots_imports_without_jax_or_orbax_and_leaves_the_backend_alone():
         "assert matplotlib.rcParams._get_backend_or_none() == before, 'backend chosen'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_jaxmlp_command_picks_agg_itself():
+    code = (
+        "import matplotlib; from jaxmlp.cli import main; main(['recipes']); "
+        "assert (matplotlib.rcParams._get_backend_or_none() or '').lower() == 'agg', 'no backend chosen'"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
 
 
