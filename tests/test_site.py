@@ -70,18 +70,14 @@ class Chromium:
     def __init__(self, binary: str, profile: Path):
         to_browser, self._write = os.pipe()
         self._read, from_browser = os.pipe()
-
-        def on_fds_3_and_4():  # move the ends above 10 first, so the two dup2 cannot clobber each other
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
-
-        args = [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"]
-        self.process = subprocess.Popen(
-            args, preexec_fn=on_fds_3_and_4, close_fds=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        os.close(to_browser)
-        os.close(from_browser)
+        # The browser's ends, moved to fds >= 10 so that the redirections onto 3 and 4 cannot collide
+        # (bash, not sh: dash redirects only fds 0-9).
+        ends = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
+        onto_3_and_4 = f'exec "$@" 3<&{ends[0]} 4>&{ends[1]} {ends[0]}<&- {ends[1]}>&-'
+        args = ["bash", "-c", onto_3_and_4, "bash", binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"]
+        self.process = subprocess.Popen(args, pass_fds=ends, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for fd in (to_browser, from_browser, *ends):
+            os.close(fd)
         self._buffer, self._next_id, self.events = b"", 0, []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
