@@ -40,7 +40,8 @@ FLAGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # offline by construction: only the local server
     "--remote-debugging-pipe",
 ]
-# Every image in a cell's output, whether it loaded, and the outputs that signal an error.
+# Every image in a cell's output, whether it loaded, and the outputs that signal an error (tracebacks, and
+# stderr that names an error).
 INSPECT = """(async () => {
   const images = [...document.querySelectorAll('.cell_output img')];
   images.forEach(i => { i.loading = 'eager'; });
@@ -48,7 +49,9 @@ INSPECT = """(async () => {
   return JSON.stringify({
     title: document.title,
     images: images.map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0})),
-    errors: [...document.querySelectorAll('.cell_output .traceback, .cell_output .stderr')].map(e => e.innerText),
+    errors: [...document.querySelectorAll('.cell_output .traceback')].map(e => e.innerText).concat(
+      [...document.querySelectorAll('.cell_output .stderr')].map(e => e.innerText)
+        .filter(t => /Traceback|Error/.test(t))),  // a warning on stderr is not an error
     cells: document.querySelectorAll('.cell').length,
   });
 })()"""
