@@ -277,8 +277,8 @@ def test_tfds_lookup_is_time_bounded(monkeypatch, silent_url):
     port = int(silent_url.rsplit(":", 1)[1].strip("/"))
 
     def hangs_on_a_silent_server(*args, **kwargs):  # what a TFDS data dir on an unreachable network share does
-        with socket.create_connection(("127.0.0.1", port)) as s:
-            s.recv(1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.recv(1)  # times out after 10 s: without the bound the test fails instead of hanging
 
     monkeypatch.setattr(tfds, "builder", hangs_on_a_silent_server)
     start = time.monotonic()
