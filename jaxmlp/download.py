@@ -151,6 +151,10 @@ def _host(url: str) -> str:
     return urllib.parse.urlparse(url).netloc
 
 
+class _Mismatch(DataError):
+    """A whole file arrived and is not the registry's."""
+
+
 class _Dropped(Exception):
     """The connection ended before the whole file arrived; `.got` bytes are in the .part file."""
 
@@ -189,14 +193,16 @@ def _write(chunks, part: str, start: int, entry: Entry, progress: bool) -> None:
         for chunk in chunks:
             f.write(chunk)
             bar.update(len(chunk))
-            if f.tell() > entry.size:  # already longer than the registry's file: the checksum will fail anyway
-                break
         f.flush()
         os.fsync(f.fileno())
 
 
 def _transfer(url: str, part: str, entry: Entry, log, progress: bool) -> None:
-    """Stream `url` into `part`, resuming it when the server honours Range; raise `_Dropped` if it ends early."""
+    """Stream `url` into `part`, resuming it when the server honours Range; raise `_Dropped` if the connection breaks.
+
+    A response that ends cleanly is the server's whole file, even when its size is not the registry's: the
+    checksum that follows names the difference.
+    """
     import requests
 
     have = os.path.getsize(part) if os.path.isfile(part) else 0
@@ -211,11 +217,8 @@ def _transfer(url: str, part: str, entry: Entry, log, progress: bool) -> None:
             )
         try:
             _write(response.iter_content(_CHUNK), part, have if resumed else 0, entry, progress)
-        except requests.RequestException:
-            pass  # the connection broke; what arrived is in `part`
-    got = os.path.getsize(part)
-    if got < entry.size:
-        raise _Dropped(got)
+        except requests.RequestException:  # cut off before Content-Length bytes: what arrived is in `part`
+            raise _Dropped(os.path.getsize(part)) from None
 
 
 def _transfer_tries(url: str, part: str, entry: Entry, name: str, log, progress: bool) -> None:
@@ -249,10 +252,7 @@ def _fetch_one(entry: Entry, url: str, folder: str, name: str, log, progress: bo
     problem = mismatch(part, entry)
     if problem:
         os.unlink(part)
-        raise DataError(
-            f"{entry.filename} from {url}: {problem}; the file is deleted. That server does not serve the "
-            f"registry's file: fix the mirror (--mirror / {MIRROR_ENV}) or try again later"
-        )
+        raise _Mismatch(f"{entry.filename} from {url}: {problem}; deleted")
     os.replace(part, os.path.join(folder, entry.filename))
     log(f"{name}: {entry.filename} ({entry.size:,} bytes) verified")
 
@@ -301,7 +301,7 @@ def fetch(name: str, mirror: str | None = None, log=_stderr, progress: bool | No
     entries, folder = registry(name), cache_dir(name)
     progress = sys.stderr.isatty() if progress is None else progress
     _make_dir(folder)
-    problems = []
+    problems, fix = [], ""
     with _lock(folder, name, log):
         todo = _stale(folder, entries, log)
         if todo and not probe(first := source_url(todo[0], name, mirror)).result():
@@ -313,10 +313,13 @@ def fetch(name: str, mirror: str | None = None, log=_stderr, progress: bool | No
         for entry in todo:
             try:
                 _fetch_one(entry, source_url(entry, name, mirror), folder, name, log, progress)
+            except _Mismatch as e:
+                problems.append(str(e))
+                fix = f". That server does not serve TFDS's files: fix --mirror / {MIRROR_ENV}, or retry later"
             except DataError as e:
                 problems.append(str(e))
     if problems:
-        raise DataError(f"{name}: " + "; ".join(problems))
+        raise DataError(f"{name}: " + "; ".join(problems) + fix)
     return folder
 
 

@@ -67,8 +67,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class Mirror:
     """A real HTTP server on 127.0.0.1 in this process: serves `files`, can hang up mid-file or send wrong bytes."""
 
-    def __init__(self, files, wrong=(), drops=None, ranges=True, delay=0.0):
-        self.files, self.wrong, self.drops = dict(files), set(wrong), dict(drops or {})
+    def __init__(self, files, wrong=(), drops=None, ranges=True, delay=0.0, short=False):
+        self.files, self.wrong, self.drops, self.short = dict(files), set(wrong), dict(drops or {}), short
         self.ranges, self.delay, self.requests = ranges, delay, []
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
@@ -78,7 +78,9 @@ class Mirror:
 
     def body(self, name):
         good = self.files[name]
-        return bytes(reversed(good)) if name in self.wrong else good
+        if name not in self.wrong:
+            return good
+        return good[: len(good) // 3] if self.short else bytes(reversed(good))  # a whole file, not the registry's
 
     def gets(self, name):
         return [r for r in self.requests if r[0] == "GET" and r[1].endswith("/" + name)]
@@ -184,14 +186,18 @@ def test_default_dataset_downloads_mnist_when_a_mirror_answers(files, monkeypatc
     ]
 
 
-def test_wrong_bytes_are_deleted_and_both_hashes_named(files):
-    mirror = Mirror(files, wrong={TRAIN_IMAGES})
+@pytest.mark.parametrize("short", [False, True], ids=["same size", "shorter"])
+def test_wrong_bytes_are_deleted_and_both_hashes_named(files, short):
+    mirror = Mirror(files, wrong={TRAIN_IMAGES}, short=short)
+    notes = []
     with pytest.raises(DataError) as e:
-        download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+        download.fetch("mnist", mirror=mirror.url, log=notes.append)
     mirror.close()
-    served = bytes(reversed(files[TRAIN_IMAGES]))
+    assert not [n for n in notes if "dropped" in n]  # a whole shorter file is a mismatch, not a hang-up
+    served = mirror.body(TRAIN_IMAGES)
     message = str(e.value)
-    assert TRAIN_IMAGES in message and "checksum mismatch" in message and "deleted" in message
+    assert f"{TRAIN_IMAGES} from {mirror.url}{TRAIN_IMAGES}: checksum mismatch" in message and "deleted" in message
+    assert f"({len(served):,} bytes), expected" in message and len(mirror.gets(TRAIN_IMAGES)) == 1
     assert hashlib.sha256(served).hexdigest() in message and hashlib.sha256(files[TRAIN_IMAGES]).hexdigest() in message
     assert cache_listing() == [".lock"] + sorted(f for f in files if f != TRAIN_IMAGES)
 
