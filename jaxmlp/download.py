@@ -175,6 +175,9 @@ def _open(url: str, have: int, entry: Entry):
             f"{entry.filename}: cannot connect to {_host(url)} ({type(e).__name__}); "
             f"check the network, or point {MIRROR_ENV} (or --mirror) at a reachable mirror"
         ) from None
+    if response.status_code == 416 and have:  # the partial file is longer than the server's file: start over
+        response.close()
+        return _open(url, 0, entry)
     if response.status_code not in (200, 206):
         response.close()
         raise DataError(

@@ -45,6 +45,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         body = mirror.body(name)
         start = int(self.headers["Range"][6:-1]) if mirror.ranges and self.headers.get("Range") else 0
+        if start >= len(body) > 0:
+            self.send_error(416)
+            return
         self.send_response(206 if start else 200)
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
@@ -234,6 +237,19 @@ def test_a_server_that_keeps_dropping_leaves_a_partial_file_the_next_fetch_resum
     mirror.close()
     assert any(n.startswith(f"{TRAIN_IMAGES}: resuming at byte") for n in notes)
     assert cache_listing() == [".lock"] + sorted(files)
+
+
+def test_a_partial_file_longer_than_the_servers_file_starts_over(files):
+    mirror = Mirror(files, wrong={TRAIN_IMAGES}, short=True)
+    os.makedirs(download.cache_dir("mnist"))
+    part = os.path.join(download.cache_dir("mnist"), f".{TRAIN_IMAGES}.part")
+    with open(part, "wb") as f:
+        f.write(files[TRAIN_IMAGES][: len(files[TRAIN_IMAGES]) // 2])  # left by an earlier, dropped fetch
+    with pytest.raises(DataError, match=f"{TRAIN_IMAGES} from .*: checksum mismatch"):
+        download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    assert [r[2] for r in mirror.gets(TRAIN_IMAGES)][1:] == [None]  # after the 416, the whole file again
+    assert not os.path.exists(part) and TRAIN_IMAGES not in cache_listing()
 
 
 def test_http_error_names_the_file_and_the_status(files):
