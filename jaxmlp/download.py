@@ -191,7 +191,15 @@ def _write(chunks, part: str, start: int, entry: Entry, progress: bool) -> None:
     """Append `chunks` to `part` from byte `start` (0: start over), with a progress bar when `progress`."""
     from tqdm import tqdm
 
-    bar = tqdm(total=entry.size, initial=start, unit="B", unit_scale=True, desc=entry.filename, disable=not progress)
+    bar = tqdm(
+        total=entry.size,
+        initial=start,
+        unit="B",
+        unit_scale=True,
+        desc=entry.filename,
+        disable=not progress,
+        leave=False,
+    )
     with open(part, "ab" if start else "wb") as f, bar:
         for chunk in chunks:
             f.write(chunk)
@@ -352,18 +360,21 @@ def describe(name: str) -> str:
     entries, folder = registry(name), cache_dir(name)
     present = [e for e in entries if os.path.isfile(os.path.join(folder, e.filename))]
     if not present:
-        return f"{name:14s} {'not cached':34s} {folder}"
+        return f"{name:14s} {'not cached':34s} {'':9s}  {folder}"
     size = sum(os.path.getsize(os.path.join(folder, e.filename)) for e in present)
     bad = [e.filename for e in present if mismatch(os.path.join(folder, e.filename), e)]
     state = f"{len(present)} of {len(entries)} files, " + (f"{len(bad)} failing checksums" if bad else "verified")
-    return f"{name:14s} {state:25s} {size / 1e6:6.1f} MB {folder}"
+    return f"{name:14s} {state:34s} {size / 1e6:6.1f} MB  {folder}"
 
 
 def command(action: str, name: str | None = None, mirror: str | None = None) -> int:
     """`jaxmlp data fetch|list|verify`."""
     if action == "list":
         for each in DATASETS:
-            print(describe(each))
+            try:
+                print(describe(each))
+            except DataError as e:  # no registry for this one: say so and go on with the others
+                print(f"{each:14s} {e}")
     elif action == "fetch":
         print(f"{name}: every file verified in {fetch(name, mirror)}")
     else:
