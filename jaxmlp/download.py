@@ -6,10 +6,10 @@ sums here are always TFDS's. Files are streamed with `requests` rather than thro
 `DownloadManager`: that one downloads without TensorFlow, but it retries a dead host for minutes,
 cannot resume, and leaves a partial or wrong file behind in its `downloads/` folder.
 
-The cache is `$XDG_CACHE_HOME/jaxmlp/NAME/` (`~/.cache/jaxmlp/NAME/` by default), the place
-freedesktop.org's base-directory spec gives to data that can be fetched again. Each file keeps
+The cache is `$XDG_CACHE_HOME/jaxmlp/NAME/` (`~/.cache/jaxmlp/NAME/` by default): the XDG base-directory
+spec's place for non-essential data, which these files are, since they can be fetched again. Each file keeps
 its canonical name, so a cached folder is also a valid `--data-dir`. A file gets that name only
-after its size and sha256 match: it is written as `.NAME.part` and renamed. The `.part` file
+after its size and sha256 match: it is written as `.FILENAME.part` and renamed. The `.part` file
 survives a dropped connection and the next fetch resumes it with an HTTP Range request.
 """
 
