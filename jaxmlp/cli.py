@@ -24,8 +24,8 @@ TRAIN_OPTIONS = [
         "--dataset",
         "dataset",
         str,
-        "mnist, fashion_mnist, kmnist (through tensorflow-datasets) or digits "
-        "(bundled 8x8). Default: mnist, or digits when MNIST cannot be had offline",
+        "mnist, fashion_mnist, kmnist (downloaded once, checked against TFDS's sha256 sums, cached; "
+        "see `jaxmlp data`) or digits (bundled 8x8). Default: mnist, or digits when offline with no cached MNIST",
     ),
     (
         "--data-dir",
