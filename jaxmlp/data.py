@@ -180,15 +180,16 @@ def load_tfds(name: str, data_dir: str | None = None, download: bool = True) -> 
 def load_named(name: str, log) -> RawImages | None:
     """`name` from a prepared TFDS copy, else from the verified IDX cache, else downloaded; None when offline.
 
-    Offline means the registry's host (or the mirror) gives no HTTP answer within `download.PROBE_SECONDS`;
-    the probe runs while TFDS is asked, so the whole answer takes about that long, never TFDS's minutes of retries.
+    Offline means the registry's host (or the mirror) gives no HTTP answer within `download.PROBE_SECONDS`.
+    With nothing cached the probe starts first and runs while TFDS is asked, so the whole answer takes about
+    that long, never TFDS's minutes of retries.
     """
-    folder = download.cached(name)
-    online = None if folder else download.probe(download.source_url(download.registry(name)[0], name))
+    online = None if download.has_files(name) else download.probe_dataset(name)
     if tfds_is_prepared(name):
         return load_tfds(name, download=False)
+    folder = download.cached(name)
     if folder is None:
-        if not online.result():
+        if not (online or download.probe_dataset(name)).result():
             return None
         folder = download.fetch(name, log=log)
     return load_idx_dir(folder)

@@ -109,6 +109,12 @@ def _is_good(folder: str, entry: Entry) -> bool:
     return os.path.isfile(path) and mismatch(path, entry) is None
 
 
+def has_files(name: str) -> bool:
+    """Whether the cache folder of `name` holds any dataset file (verified or not), seen without the registry."""
+    folder = cache_dir(name)
+    return os.path.isdir(folder) and any(not f.startswith(".") for f in os.listdir(folder))
+
+
 def cached(name: str) -> str | None:
     """The cache folder of `name` when every file is there and verified, else None."""
     folder = cache_dir(name)
@@ -145,6 +151,18 @@ def _answers(url: str, timeout: float) -> bool:
 def probe(url: str, seconds: float = PROBE_SECONDS) -> Deadline:
     """Start asking whether `url`'s server answers over HTTP; `.result()` is True or False within `seconds`."""
     return Deadline(lambda: _answers(url, seconds), seconds, default=False)
+
+
+def _dataset_answers(name: str) -> bool:
+    try:
+        return _answers(source_url(registry(name)[0], name), PROBE_SECONDS)
+    except DataError:  # no registry: the caller's own look at it says so
+        return False
+
+
+def probe_dataset(name: str) -> Deadline:
+    """`probe` of the first file of dataset `name`; its registry is read in the probe's thread, on the clock."""
+    return Deadline(lambda: _dataset_answers(name), PROBE_SECONDS, default=False)
 
 
 def _host(url: str) -> str:
