@@ -8,7 +8,8 @@ through JAXMLP_DATA_REGISTRY, with JAXMLP_DATA_MIRROR pointing at the server. Ea
 `jaxmlp train --epochs 1` in a fresh process with an empty cache and stamps each line of its output as it
 arrives; `fetch_cost_s` is how much later training starts than with `--data-dir` on the same files. The
 same command with the mirror on a port where nothing listens times the offline fallback to `digits`;
-`fallback_cost_s` is how much later its training starts than with `--dataset digits` given.
+`fallback_cost_s` is how much later its training starts than with `--dataset digits` given, and
+`silent_fallback_cost_s` the same with the mirror on a socket that accepts connections and never answers.
 Network time on a real link is not in these numbers: the loopback mirror only shows what jaxmlp adds.
 """
 
@@ -78,22 +79,27 @@ def dataset_of(lines: list[tuple[float, str]]) -> str:
 
 
 def one_repeat(mirror: str, registry: str, data_dir: str) -> dict:
-    """Four fresh processes: fetch from the mirror, read the same files with --data-dir, fall back offline, digits."""
+    """Fresh processes: fetch from the mirror; the same files by --data-dir; two offline fallbacks; digits by name."""
     online = fresh_run(registry, mirror)
     local = fresh_run(registry, mirror, "--data-dir", data_dir)  # the same files, no fetch
     with socket.socket() as s:  # a port where nothing listens
         s.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
     offline = fresh_run(registry, dead)
+    with socket.socket() as s:  # a port that accepts connections and never answers
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        silent = fresh_run(registry, f"http://127.0.0.1:{s.getsockname()[1]}/")
     digits = fresh_run(registry, dead, "--dataset", "digits")  # no probe, no TFDS lookup
     verified = [t for t, line in online if line.startswith("mnist: ") and line.endswith(" verified")]
-    assert dataset_of(online) == "mnist" and dataset_of(offline) == "digits"
+    assert dataset_of(online) == "mnist" and dataset_of(offline) == dataset_of(silent) == "digits"
     row = {
         "fetched_s": max(verified),
         "first_epoch_done_s": first(online, "epoch"),
         "fetch_cost_s": first(online, "training") - first(local, "training"),
         "offline_notice_s": first(offline, "note:"),
         "fallback_cost_s": first(offline, "training") - first(digits, "training"),
+        "silent_fallback_cost_s": first(silent, "training") - first(digits, "training"),
     }
     print(", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
     return row
