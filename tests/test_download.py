@@ -366,3 +366,13 @@ def test_cli_bar_wrong_train_files_exit_2_and_keep_the_verified_test_files(files
     assert proc.returncode == 2 and len(errors) == 1 and out == ""
     assert TRAIN_IMAGES in errors[0] and "checksum mismatch" in errors[0]
     assert cache_listing() == [".lock", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def test_a_prepared_tfds_copy_comes_before_the_cache(files, monkeypatch):
+    mirror = Mirror(files)
+    download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    monkeypatch.setattr(data, "_prepared", lambda name, data_dir: True)  # preparing a real copy needs TensorFlow
+    with tfds.testing.mock_data(num_examples=24):
+        ds = data.load_dataset("mnist", log=pytest.fail)
+    assert len(ds.y_train) == 24 and ds.x_train.shape == (24, 784)  # TFDS's mock records, not the cached 300
