@@ -1,9 +1,11 @@
 """`jaxmlp explain autograd`: the user's MLP, its backward graph, and the backward pass, step by step.
 
 PyTorch (and tracer, which retells it) records a graph while the forward pass
-runs and walks it backwards afterwards. JAX instead traces the Python function
-once into a program (a jaxpr) and transforms that program into its derivative
-before anything runs. This command prints both.
+runs and walks it backwards afterwards; the loss owns that graph, which is freed
+when the loss is dropped. JAX instead traces the Python function into a program
+(a jaxpr) and transforms that program into its derivative: on every call of
+`jax.grad(f)`, or once per input shape and dtype under `jit`, which caches it.
+This command prints both. docs/notebooks/03_autograd.md runs all of it step by step.
 """
 
 from __future__ import annotations
@@ -83,8 +85,9 @@ def _show_freed(loss) -> None:
     except RuntimeError as e:
         print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {str(e)[:110]}...")
     print(
-        "A second loss.backward() fails the same way: the activations it needs are gone. That is what frees "
-        "memory after each step, and why `retain_graph=True` exists."
+        "A second loss.backward() fails the same way: the activations it needs are gone (hence `retain_graph=True`). "
+        "Freeing them early lowers the peak during backward; the graph itself (nodes and all they hold) is freed "
+        "when the loss that owns it is dropped, by reference counting."
     )
 
 
@@ -106,7 +109,7 @@ def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
     import jax
     import jax.numpy as jnp
 
-    _section("5. JAX's side: no graph at run time; jax.grad transforms a traced program")
+    _section("5. JAX's side: no graph on the arrays; jax.grad transforms a traced program")
     jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
 
     def jax_loss(ps, x, y):
@@ -125,7 +128,8 @@ def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
     print(
         textwrap.dedent("""
         The contrast: tracer/PyTorch build the graph *while* the forward runs (a tape of nodes, rebuilt every
-        step, so Python control flow just works) and interpret it backwards. JAX traces the function once into
-        a jaxpr, differentiates that program symbolically, and XLA compiles forward and backward together.
+        step, so Python control flow just works) and interpret it backwards. jax.grad traces the function into a
+        jaxpr, linearizes it and transposes the linear part, on every call; under jax.jit that happens once per
+        input shape and dtype, and XLA compiles forward and backward together.
         """)
     )
