@@ -60,6 +60,12 @@ def test_dropout_study_quick(tmp_path):
     for per_seed in results["ensemble"].values():
         for e in per_seed:
             assert len(e["k_accuracy"]) == 64 and all(0 < a <= 1 for a in e["k_accuracy"])
+    # Dropout must drop: in train mode (masks on) the loss is higher with p=0.5 than without, every epoch and seed,
+    # while eval mode (masks off) sees the whole network. A dropout that keeps every unit fails here.
+    runs = results["runs"]
+    train_loss = {p: [[row["train_loss"] for row in rows] for rows in per_seed] for p, per_seed in runs.items()}
+    for dropped, kept in zip(train_loss["0.5"], train_loss["0.0"], strict=True):
+        assert all(a > b for a, b in zip(dropped, kept, strict=True)), train_loss
 
 
 def test_normalization_study_quick(tmp_path):

@@ -21,7 +21,7 @@ from flax import nnx
 
 from jaxmlp.model import MLP
 from jaxmlp.optim import make_optimizer
-from jaxmlp.train import cross_entropy
+from jaxmlp.train import cross_entropies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +57,7 @@ def apply(graphdef, params, batch_stats, x, *, train: bool, key=None):
 
 def _evaluate(graphdef, params, batch_stats, x, y) -> dict:
     logits, _ = apply(graphdef, params, batch_stats, x, train=False)
-    return {"loss": cross_entropy(logits, y), "accuracy": jnp.mean(jnp.argmax(logits, -1) == y)}
+    return {"loss": cross_entropies(logits, y).mean(), "accuracy": jnp.mean(jnp.argmax(logits, -1) == y)}
 
 
 def _train_one(spec: Spec, num_classes: int, data: dict, lr: jax.Array, seed: jax.Array) -> dict:
@@ -74,7 +74,7 @@ def _train_one(spec: Spec, num_classes: int, data: dict, lr: jax.Array, seed: ja
 
         def loss_fn(p):
             logits, new_stats = apply(graphdef, p, stats, x[idx], train=True, key=key if spec.dropout else None)
-            return cross_entropy(logits, y[idx]) * spec.loss_scale, new_stats
+            return cross_entropies(logits, y[idx]).mean() * spec.loss_scale, new_stats
 
         (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, opt = tx.update(grads, opt, params)

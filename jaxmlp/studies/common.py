@@ -51,7 +51,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def train(config: TrainConfig, ds: Dataset, **kw) -> Outcome | None:
+def fit_quietly(config: TrainConfig, ds: Dataset, **kw) -> Outcome | None:
     """One in-memory run (no run directory); None if it diverged."""
     try:
         return fit(config.validate(), ds, progress=False, verbose=False, **kw)

@@ -21,12 +21,12 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.studies.intervals import SMOKE_TEST, cell, mean_interval
@@ -125,7 +125,7 @@ def run(options: StudyOptions) -> str:
     runs, curves, rows = {}, {}, []
     for p in RATES:
         configs = [TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=s).validate() for s in range(seeds)]
-        runs[p] = [train(c, ds, eval_train=True) for c in configs]
+        runs[p] = [fit_quietly(c, ds, eval_train=True) for c in configs]
         if p > 0:
             curves[p] = [ensemble_accuracy(c, ds, o.state, seed=c.seed) for c, o in zip(configs, runs[p])]
         rows.append(_row(p, runs[p], curves.get(p)))

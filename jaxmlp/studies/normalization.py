@@ -16,20 +16,20 @@ from flax import nnx
 from jaxmlp import plots
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
+from jaxmlp.model import NORMS
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.studies.intervals import SMOKE_TEST, cell
 from jaxmlp.train import TrainState, init
 
-NORMS = ("none", "batch", "layer")
 PERCENTILES = (5, 25, 50, 75, 95)
 COLORS = {"none": "#7f7f7f", "batch": "#1f77b4", "layer": "#2ca02c"}
 
@@ -164,11 +164,11 @@ def run(options: StudyOptions) -> str:
     runs, sweep, rows = {}, {}, []
     for norm in NORMS:
         config = TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=0.1).validate()
-        runs[norm] = train(config, ds, epoch_hook=preactivation_hook(config, ds))
+        runs[norm] = fit_quietly(config, ds, epoch_hook=preactivation_hook(config, ds))
         sweep[norm] = []
         for lr in lrs:
             outs = [
-                train(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr, seed=s), ds)
+                fit_quietly(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr, seed=s), ds)
                 for s in range(seeds)
             ]
             sweep[norm].append(outs)

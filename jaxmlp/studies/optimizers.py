@@ -23,16 +23,17 @@ from jaxmlp.optim import OPTIMIZERS
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     step_times,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.studies.intervals import cell
+from jaxmlp.train import steps_per_epoch
 
 LR_GRIDS = {
     "sgd": [0.03, 0.1, 0.3],
@@ -42,6 +43,7 @@ LR_GRIDS = {
     "adam": [3e-4, 1e-3, 3e-3],
     "adamw": [3e-4, 1e-3, 3e-3],
 }
+BATCH_SIZE = 64  # the user's
 QUICK_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
 COLORS = dict(zip(OPTIMIZERS, plt.get_cmap("tab10").colors))
 # Nesterov and AdamW run nearly on top of momentum and Adam: dashed, so the solid curve stays visible underneath.
@@ -56,7 +58,8 @@ SMOKE_TEST = (
 )
 
 UPDATE_RULES = r"""
-With gradient $g_t$ and learning rate $\eta$ (PyTorch's and optax's conventions, which agree here):
+With gradient $g_t$ and learning rate $\eta$ (PyTorch's conventions, which `jaxmlp.optim` follows: for RMSProp
+that is `optax.rmsprop(..., eps_in_sqrt=False)`, ε outside the square root):
 
 - **SGD**: $\theta \leftarrow \theta - \eta g_t$ — one step size for every parameter.
 - **Momentum** ($\beta = 0.9$): $b_t = \beta b_{t-1} + g_t$, $\theta \leftarrow \theta - \eta b_t$ — a running sum that
@@ -83,7 +86,7 @@ def _config(options: StudyOptions, optimizer: str, lr: float, seed: int, val: bo
         seed=seed,
         epochs=options.epochs or (2 if options.quick else 8),
         hidden=(32,) if options.quick else (128, 64),
-        batch_size=64,
+        batch_size=BATCH_SIZE,
         weight_decay=1e-2 if optimizer == "adamw" else 0.0,
         val_fraction=0.1 if val else 0.0,
     )
@@ -98,19 +101,19 @@ def _bands(ax, xs: list[np.ndarray], ys: list[np.ndarray], color, label, ls="-")
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0)
 
 
-def _curves_figure(runs: dict, best_lr: dict, steps_per_epoch: int, quick: bool):
+def _curves_figure(runs: dict, best_lr: dict, epoch_steps: int, quick: bool):
     with plots.style():
         fig, axes = plt.subplots(2, 2, figsize=(12, 8))
         for name, outs in runs.items():
             c, ls = COLORS[name], LINESTYLES.get(name, "-")
-            window = max(1, steps_per_epoch // 4)
+            window = max(1, epoch_steps // 4)
             losses = [plots.smooth(o.steps["loss"], window) for o in outs]
             steps = [np.arange(1, len(curve) + 1) for curve in losses]
-            times = [step_times(o.metrics, steps_per_epoch) for o in outs]
+            times = [step_times(o.metrics, epoch_steps) for o in outs]
             label = f"{name} (lr {best_lr[name]:g})"
             _bands(axes[0, 0], steps, losses, c, label, ls)
             _bands(axes[0, 1], times, losses, c, label, ls)
-            epochs = [np.array([r["epoch"] * steps_per_epoch for r in o.metrics]) for o in outs]
+            epochs = [np.array([r["epoch"] * epoch_steps for r in o.metrics]) for o in outs]
             accs = [np.array([r["test_accuracy"] for r in o.metrics]) for o in outs]
             _bands(axes[1, 0], epochs, accs, c, label, ls)
             epoch_times = [np.cumsum([r["seconds"] for r in o.metrics]) for o in outs]
@@ -228,11 +231,11 @@ def _train_optimizer(options: StudyOptions, ds, name: str, seeds: int) -> tuple[
     else:
         scores = {}
         for lr in LR_GRIDS[name]:
-            o = train(_config(options, name, lr, 0, val=True), ds)
+            o = fit_quietly(_config(options, name, lr, 0, val=True), ds)
             scores[lr] = o.metrics[-1]["val_loss"] if o is not None else np.inf
             log(f"{name:9s} lr {lr:<7g} validation loss {scores[lr]:.4f}")
         lr = min(scores, key=scores.get)
-    outs = [train(_config(options, name, lr, seed, val=False), ds) for seed in range(seeds)]
+    outs = [fit_quietly(_config(options, name, lr, seed, val=False), ds) for seed in range(seeds)]
     acc = np.array([o.metrics[-1]["test_accuracy"] for o in outs])
     result = {
         "grid": scores,
@@ -280,9 +283,9 @@ def run(options: StudyOptions) -> str:
     sgd_step = lrs["sgd"] * m_hat  # SGD's step for the same (smoothed) gradient, at its own lr
     results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
     results["adam_largest_step_over_lr"] = float(adam_step.max() / lrs["adam"])
-    steps_per_epoch = len(ds.y_train) // 64
+    epoch_steps = steps_per_epoch(len(ds.y_train), BATCH_SIZE)
     figures = {
-        "optimizer_curves.png": _curves_figure(runs, lrs, steps_per_epoch, options.quick),
+        "optimizer_curves.png": _curves_figure(runs, lrs, epoch_steps, options.quick),
         "optimizer_paths.png": _surfaces_figure(paths),
         "adam_step_sizes.png": _step_size_figure(eff, adam_step, lrs["sgd"], sgd_step),
     }
