@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from jaxmlp.data import load_digits
 from jaxmlp.idx import write_idx
@@ -25,3 +26,10 @@ def write_idx_dataset(folder, n_train=300, n_test=120, gz=True):
 @pytest.fixture
 def idx_dir(tmp_path):
     return write_idx_dataset(tmp_path / "idx")
+
+
+# Hypothesis: a quick random profile for development, and a larger derandomized one for CI (set CI=1, or pass
+# --hypothesis-profile ci), so a CI failure reproduces exactly and a green CI run means the same examples passed.
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -508,6 +508,15 @@ def addmm(bias, mat1, mat2):
     return record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape, mat2_strides=mat2.data.strides)
 
 
+class StackBackward0(Node):  # stack along a new first dimension: one edge per stacked tensor
+    def backward(self, g):
+        return tuple(g[i] for i in range(len(self.next_functions)))
+
+
+def stack(tensors):
+    return record(np.stack([t.data for t in tensors]), StackBackward0, *tensors)
+
+
 class _ScatterIntoZeros(Node):
     """The backward of an indexing op: the gradient placed into zeros of the input's shape at `key`."""
 
