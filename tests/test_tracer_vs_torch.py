@@ -208,3 +208,56 @@ def test_flatten_from_numpy_and_enable_grad_equal_torch():
                 assert (w * 2).requires_grad
             assert not (w * 2).requires_grad
         assert lib.enable_grad()(lambda t: (t * 2).requires_grad)(w)
+
+
+def test_create_graph_gradients_carry_graphs_like_torch():
+    for lib in (tracer, torch):
+        x = lib.tensor([1.5, 2.0], requires_grad=True)
+        (g,) = lib.autograd.grad(x.exp().sum(), x, create_graph=True)
+        assert g.grad_fn.name() == "MulBackward0"  # grad * result: the seed (no edge) times exp's saved output
+        assert [n if n is None else n.name() for n, _ in g.grad_fn.next_functions] == [None, "ExpBackward0"]
+        with pytest.warns(UserWarning, match="create a reference cycle"):
+            (x**3).sum().backward(create_graph=True)
+        assert x.grad.grad_fn.name() == "torch::autograd::CopyBackwards" and x.grad.requires_grad
+
+
+@pytest.mark.parametrize("name", ["jacobian", "hessian", "vjp", "jvp", "vhp", "hvp"])
+def test_functional_equals_torch(name):
+    a, b = np.array([[0.3, -1.2, 2.0], [0.1, 0.4, -0.7]]), np.array([[0.5, -1.0], [2.0, 0.3], [-0.4, 1.1]])
+
+    def f(lib):
+        if name in ("jacobian", "vjp", "jvp"):  # two outputs
+            return lambda x, y: ((x.exp() @ y).tanh(), (x * x).sum())
+        return lambda x, y: ((x.exp() @ y).tanh() * 2.0).sum()
+
+    def call(lib, module, wrap):
+        xs = (wrap(a), wrap(b))
+        if name in ("jacobian", "hessian"):
+            return getattr(module, name)(f(lib), xs)
+        v = (wrap(np.ones((2, 2))), wrap(np.array(1.0))) if name == "vjp" else (wrap(a * 0.5), wrap(b - 1.0))
+        return getattr(module, name)(f(lib), xs, v)
+
+    ours = call(tracer, tracer.autograd.functional, tracer.tensor)
+    theirs = call(torch, torch.autograd.functional, torch.tensor)
+    flat = lambda r: [t for item in r for t in (item if isinstance(item, tuple) else (item,))]
+    flat_ours, flat_theirs = flat(flat(ours)), flat(flat(theirs))
+    assert len(flat_ours) == len(flat_theirs)
+    for o, t in zip(flat_ours, flat_theirs):
+        assert tuple(o.shape) == tuple(t.shape)
+        np.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_forward_ad_equals_torch():
+    def run(lib, fw):
+        with fw.dual_level():
+            x = fw.make_dual(lib.tensor([0.3, -1.2, 2.0]), lib.tensor([1.0, 0.5, -2.0]))
+            w = lib.tensor([[0.2, -0.4, 0.1], [1.0, 0.3, -0.7]])
+            out = fw.unpack_dual(((w @ x.view(3, 1)).tanh().exp() * x.sum()).log_softmax(0))
+            nested = _message(lambda: fw.dual_level().__enter__())
+            size = _message(lambda: fw.make_dual(lib.ones(2), lib.ones(3)))
+        outside = _message(lambda: fw.make_dual(lib.ones(2), lib.ones(2)))
+        return type(out).__name__, out._fields, out.tangent.numpy().tolist(), nested, size, outside
+
+    ours, theirs = run(tracer, tracer.autograd.forward_ad), run(torch, torch.autograd.forward_ad)
+    assert ours[:2] == theirs[:2] and ours[3:] == theirs[3:]
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-6)

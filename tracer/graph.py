@@ -255,6 +255,9 @@ class AccumulateGrad(Node):
 class CopyBackwards(Node):
     """The copy AccumulateGrad makes of a gradient that carries a graph: the gradient passes unchanged."""
 
+    def name(self) -> str:
+        return "torch::autograd::CopyBackwards"
+
     def backward(self, g):
         return (g,)
 

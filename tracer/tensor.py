@@ -20,6 +20,7 @@ import numpy as np
 
 _grad_enabled = [True]
 _default_dtype = [np.dtype(np.float32)]  # torch.get_default_dtype(): what Python floats become
+_tangents = [None]  # inside forward_ad.dual_level(): a weak dict, tensor -> its tangent (an array)
 
 
 def is_grad_enabled() -> bool:
