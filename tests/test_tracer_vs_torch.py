@@ -261,3 +261,96 @@ def test_forward_ad_equals_torch():
     ours, theirs = run(tracer, tracer.autograd.forward_ad), run(torch, torch.autograd.forward_ad)
     assert ours[:2] == theirs[:2] and ours[3:] == theirs[3:]
     np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-6)
+
+
+def _functions(lib):
+    """The same custom Functions, written once against either library."""
+    base = lib.autograd.Function
+
+    class Scale(base):  # a non-tensor argument, two outputs (the second non-differentiable), a saved output
+        @staticmethod
+        def forward(ctx, x, k, w):
+            y = (x * w).exp() * k
+            ctx.save_for_backward(x, w, y)
+            ctx.mark_non_differentiable(flag := x.abs())
+            ctx.seen = ctx.needs_input_grad
+            return y, flag
+
+        @staticmethod
+        def backward(ctx, grad, grad_flag):
+            x, w, y = ctx.saved_tensors
+            ctx.got_zeros = grad_flag.sum().item() == 0  # a gradient that never came is materialized as zeros
+            return grad * y * w, None, grad * y * x
+
+    class Twice(base):  # modifies its input in place
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2.0)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2.0
+
+    class Square(base):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @lib.autograd.function.once_differentiable
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2.0 * x * grad
+
+    return Scale, Twice, Square
+
+
+def _custom(lib):
+    Scale, Twice, Square = _functions(lib)
+    x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    w = lib.tensor([1.5, 0.5, -0.25], requires_grad=True)
+    y, flag = Scale.apply(x, 3.0, w)
+    node = y.grad_fn
+    facts = [node.name(), [n.name() for n, _ in node.next_functions], flag.requires_grad, node.seen]
+    facts.append(node.saved_tensors[2] is not y and node.saved_tensors[0] is x)  # an output is packed, an input not
+    (gx, gw) = lib.autograd.grad(y.sum(), [x, w], create_graph=True)
+    facts.append(node.got_zeros)
+    (hx,) = lib.autograd.grad((gx * gw).sum(), x)  # double backward through a custom Function
+    b = x * 1.0
+    c = Twice.apply(b)
+    facts += [c is b, c.grad_fn.name(), b._version]
+    c.sum().backward()
+    z = lib.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = lib.autograd.grad(Square.apply(z).sum(), z, create_graph=True, grad_outputs=lib.ones((), requires_grad=True))
+    facts += [g.requires_grad, _message(lambda: g.sum().backward())]
+    return facts, [t.detach().numpy() for t in (y, gx, gw, hx, x.grad)]
+
+
+def test_custom_functions_equal_torch():
+    ours, theirs = _custom(tracer), _custom(torch)
+    assert ours[0] == theirs[0]
+    for o, t in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(o, t, rtol=1e-6)
+
+
+def test_custom_function_errors_equal_torch():
+    def bad(lib, returns):
+        class Bad(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k):
+                return x * k
+
+            @staticmethod
+            def backward(ctx, g):
+                return returns(g)
+
+        x = lib.ones(1, requires_grad=True)
+        return lambda: Bad.apply(x, 2.0).sum().backward() or x.grad.item()
+
+    for returns in (lambda g: (g, g), lambda g: (g,), lambda g: g):
+        assert _message(bad(tracer, returns)) == _message(bad(torch, returns))
+    surplus = lambda g: (g * 3.0, None, None)  # trailing Nones beyond the arguments are dropped
+    assert bad(tracer, surplus)() == bad(torch, surplus)() == 3.0

@@ -14,6 +14,7 @@ from tracer import (
     nn,
     ops,  # noqa: F401  (installs Tensor operators)
     optim,
+    utils,
 )
 from tracer.graph import AccumulateGrad, Node
 from tracer.ops import abs, addmm, clamp, clone, exp, flatten, log, log_softmax, max, mean, mm, relu, sigmoid, sum, tanh
@@ -40,6 +41,7 @@ __all__ = [
     "autograd",
     "nn",
     "optim",
+    "utils",
     "enable_grad",
     "from_numpy",
     "get_default_dtype",

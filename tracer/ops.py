@@ -172,8 +172,8 @@ class MulBackward0(Node):
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
         return (
-            sum_to(g * b, a.shape) if self.needs_input_grad(0) else None,
-            sum_to(g * a, b.shape) if self.needs_input_grad(1) else None,
+            sum_to(g * b, a.shape) if self.should_compute_output(0) else None,
+            sum_to(g * a, b.shape) if self.should_compute_output(1) else None,
         )
 
 
@@ -606,8 +606,8 @@ class MmBackward0(Node):
     def backward(self, g):
         a, b = self.saved("self"), self.saved("mat2")
         return (
-            (g @ b.T if self.needs_input_grad(0) else None),
-            (_mat2_grad(a, g, self.mat2_strides) if self.needs_input_grad(1) else None),
+            (g @ b.T if self.should_compute_output(0) else None),
+            (_mat2_grad(a, g, self.mat2_strides) if self.should_compute_output(1) else None),
         )
 
 
@@ -628,9 +628,9 @@ class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's o
     def backward(self, g):
         mat1, mat2 = self.saved("mat1"), self.saved("mat2")
         return (
-            sum_to(g, self.self_shape) if self.needs_input_grad(0) else None,
-            g @ mat2.T if self.needs_input_grad(1) else None,
-            _mat2_grad(mat1, g, self.mat2_strides) if self.needs_input_grad(2) else None,
+            sum_to(g, self.self_shape) if self.should_compute_output(0) else None,
+            g @ mat2.T if self.should_compute_output(1) else None,
+            _mat2_grad(mat1, g, self.mat2_strides) if self.should_compute_output(2) else None,
         )
 
 

@@ -9,7 +9,17 @@ import numpy as np
 from tracer.engine import run_backward
 from tracer.tensor import Tensor, enable_grad, no_grad
 
-__all__ = ["backward", "grad", "enable_grad", "no_grad", "forward_ad", "functional"]
+__all__ = [
+    "Function",
+    "backward",
+    "grad",
+    "enable_grad",
+    "no_grad",
+    "forward_ad",
+    "functional",
+    "graph",
+    "once_differentiable",
+]
 
 CREATE_GRAPH_WARNING = (
     "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
@@ -80,4 +90,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     return tuple(result)
 
 
-from tracer.autograd import forward_ad, functional  # noqa: E402  (as torch.autograd does; they use `grad` above)
+from tracer.autograd import forward_ad, functional, graph  # noqa: E402  (as torch.autograd does; they use `grad` above)
+from tracer.autograd.function import Function, once_differentiable  # noqa: E402
