@@ -354,3 +354,38 @@ def test_custom_function_errors_equal_torch():
         assert _message(bad(tracer, returns)) == _message(bad(torch, returns))
     surplus = lambda g: (g * 3.0, None, None)  # trailing Nones beyond the arguments are dropped
     assert bad(tracer, surplus)() == bad(torch, surplus)() == 3.0
+
+
+def test_saved_tensors_hooks_equal_torch():
+    def run(lib):
+        calls = []
+
+        def pack(t):
+            calls.append(tuple(t.shape))
+            return lib.tensor(t.detach().numpy() * 2.0)  # what backward gets back: a doubled copy
+
+        w = lib.tensor([0.5, 1.0, 2.0], requires_grad=True)
+        with lib.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = ((w * w).exp() + w.tanh()).sum()
+        y.backward()
+        return calls, w.grad.numpy()
+
+    (ours, g_ours), (theirs, g_theirs) = run(tracer), run(torch)
+    assert ours == theirs
+    np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-6)
+
+
+def test_checkpoint_equals_torch():
+    def run(lib, checkpoint):
+        lib.manual_seed(0)
+        w1 = lib.tensor(np.linspace(-1, 1, 12).reshape(4, 3), requires_grad=True)
+        w2 = lib.tensor(np.linspace(0.5, -0.5, 8).reshape(2, 4), requires_grad=True)
+        x = lib.tensor(np.linspace(-2, 2, 15).reshape(5, 3))
+        h = checkpoint(lambda x: (x @ w1.T).tanh().relu(), x, use_reentrant=False)
+        (h @ w2.T).exp().sum().backward()
+        return w1.grad.numpy(), w2.grad.numpy()
+
+    for ours, theirs in zip(
+        run(tracer, tracer.utils.checkpoint.checkpoint), run(torch, torch.utils.checkpoint.checkpoint)
+    ):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)

@@ -87,3 +87,13 @@ def render(dot_source: str, path: str) -> str:
     subprocess.run(["dot", f"-T{fmt}", "-o", tmp], input=dot_source.encode(), check=True)
     os.replace(tmp, path)  # never a half-written figure
     return path
+
+
+def saved_bytes(tensor) -> int:
+    """Bytes of the arrays the graph behind `tensor` keeps for backward (what checkpointing trades away)."""
+    total = 0
+    for node in walk(tensor.grad_fn) if tensor.grad_fn is not None else []:
+        for s in node._saved.values():
+            kept = s.data if s.unpack_hook is None else getattr(s.packed, "data", None)
+            total += kept.nbytes if kept is not None else 0
+    return total
