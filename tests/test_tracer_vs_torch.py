@@ -389,3 +389,29 @@ def test_checkpoint_equals_torch():
         run(tracer, tracer.utils.checkpoint.checkpoint), run(torch, torch.utils.checkpoint.checkpoint)
     ):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_anomaly_mode_equals_torch():
+    def nan(lib):
+        x = lib.tensor([-1.0, 2.0], requires_grad=True)
+        with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+            mode = lib.autograd.detect_anomaly()
+        with mode, np.errstate(invalid="ignore"):
+            y = x**0.5  # the forward call the warning points at
+            with pytest.warns(UserWarning, match="Error detected in PowBackward0") as record:
+                message = _message(lambda: y.sum().backward())
+        return message, str(record[0].message)
+
+    (ours, our_warning), (theirs, their_warning) = nan(tracer), nan(torch)
+    assert ours == theirs == "Function 'PowBackward0' returned nan values in its 0th output."
+    assert our_warning.splitlines()[0] == their_warning.splitlines()[0]  # "Error detected in PowBackward0. ..."
+    assert "test_tracer_vs_torch.py" in our_warning and "y = x**0.5" in our_warning
+    assert not tracer.is_anomaly_enabled()
+    for lib in (tracer, torch):
+        with lib.autograd.set_detect_anomaly(True, check_nan=False):
+            assert lib.is_anomaly_enabled() and not lib.is_anomaly_check_nan_enabled()
+            messages = [_message(case) for case in _inplace_variants(lib)]
+        assert not lib.is_anomaly_enabled()
+        if lib is tracer:
+            ours = messages
+    assert ours == messages and "Good luck!" in ours[0]

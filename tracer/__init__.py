@@ -16,6 +16,7 @@ from tracer import (
     optim,
     utils,
 )
+from tracer.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from tracer.graph import AccumulateGrad, Node
 from tracer.ops import abs, addmm, clamp, clone, exp, flatten, log, log_softmax, max, mean, mm, relu, sigmoid, sum, tanh
 from tracer.tensor import (
@@ -54,6 +55,8 @@ __all__ = [
     "tensor",
     "zeros",
     "is_grad_enabled",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
     "abs",
     "addmm",
     "clamp",

@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from tracer.tensor import RemovableHandle, Tensor, _grad_enabled, _saved_tensors_hooks
+from tracer.tensor import RemovableHandle, Tensor, _anomaly, _grad_enabled, _saved_tensors_hooks
 
 _sequence = itertools.count()
 
@@ -110,11 +110,17 @@ _RELEASED = object()  # what a hook-packed saved tensor holds after backward fre
 def modified_message(data: np.ndarray, grad_fn: Node | None, version: int, expected: int) -> str:
     """PyTorch's text for a saved tensor changed in place (`SavedVariable::unpack`)."""
     which = f", which is output 0 of {grad_fn.forward_op_name()}," if grad_fn is not None else ""
+    hint = (
+        "Hint: the backtrace further above shows the operation that failed to compute its gradient. The "
+        "variable in question was changed in there or anywhere later. Good luck!"
+        if _anomaly[0]
+        else "Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
     return (
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{type_name(data)} {list(data.shape)}]{which} is at version {version}; expected version {expected} "
-        "instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
-        "with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+        f"instead. {hint}"
     )
 
 
@@ -146,6 +152,7 @@ class Node:
     _tensor_pre_hooks: dict[int, list] = _NONE  # output_nr -> hooks of the non-leaf tensor it made
     _retain_grad: dict[int, object] = _NONE  # output_nr -> weakref to a non-leaf that wants .grad
     _saved: dict[str, SavedTensor] = _NONE  # name -> saved tensor, for the nodes whose formula needs any
+    _forward_stack: str | None = None  # in anomaly mode: where the forward op was called
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

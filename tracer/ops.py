@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracer.autograd.anomaly_mode import forward_stack
 from tracer.graph import Node, unbroadcast
-from tracer.tensor import Tensor, _default_dtype, _grad_enabled, _tangents, is_grad_enabled
+from tracer.tensor import Tensor, _anomaly, _default_dtype, _grad_enabled, _tangents, is_grad_enabled
 
 
 def as_tensor(x, like=None) -> Tensor:
@@ -56,6 +57,8 @@ def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
     for name, value in attrs.items():
         setattr(node, name, value)
     out.grad_fn = node
+    if _anomaly[0]:
+        node._forward_stack = forward_stack()
     for name, i in node_cls._save_plan:
         node.save(name, out if i < 0 else inputs[i], is_output=i < 0)
     return out

@@ -21,6 +21,7 @@ import numpy as np
 _grad_enabled = [True]
 _default_dtype = [np.dtype(np.float32)]  # torch.get_default_dtype(): what Python floats become
 _tangents = [None]  # inside forward_ad.dual_level(): a weak dict, tensor -> its tangent (an array)
+_anomaly = [False, True]  # anomaly mode: (enabled, check_nan)
 _saved_tensors_hooks: list = []  # (pack, unpack) pairs, innermost last: autograd.graph.saved_tensors_hooks
 
 

@@ -11,6 +11,8 @@ from tracer.tensor import Tensor, enable_grad, no_grad
 
 __all__ = [
     "Function",
+    "detect_anomaly",
+    "set_detect_anomaly",
     "backward",
     "grad",
     "enable_grad",
@@ -91,4 +93,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 from tracer.autograd import forward_ad, functional, graph  # noqa: E402  (as torch.autograd does; they use `grad` above)
+from tracer.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402
 from tracer.autograd.function import Function, once_differentiable  # noqa: E402
