@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import tracer
 from tests.test_tracer_vs_jax import AMBIGUOUS, PROGRAMS, JaxNS, TracerNS, inputs
+from tracer import viz
 from tracer.autograd import forward_ad, functional
 from tracer.nn import functional as F
 
@@ -218,3 +219,22 @@ def test_tangents_end_with_their_level():
         d = forward_ad.make_dual(tracer.ones(2), tracer.ones(2))
         assert forward_ad.unpack_dual(d * 2).tangent is not None
     assert forward_ad.unpack_dual(d).tangent is None and forward_ad.unpack_dual(d * 2).tangent is None
+
+
+def test_explain_puts_tracer_hvp_beside_jax_jvp_of_grad(tmp_path, capsys):
+    from jaxmlp.explain import explain_autograd
+
+    explain_autograd(str(tmp_path))
+    section = capsys.readouterr().out.split("6. Second order")[1]
+    assert "{ lambda" in section  # the jaxpr of jax.jvp(jax.grad(loss))
+    difference = float(section.rsplit("max |difference| = ", 1)[1].split()[0])
+    assert difference < 1e-5  # float32 on both sides
+
+
+def test_viz_draws_the_graph_of_a_create_graph_gradient():
+    x = tracer.tensor([0.5, -1.0], requires_grad=True)
+    (g,) = tracer.autograd.grad((x.exp() * x).sum(), x, create_graph=True)
+    text = viz.dump(g, {"x": x})
+    assert "ExpBackward0" in text and "MulBackward0" in text and "AccumulateGrad -> x (2,)" in text
+    dot = viz.make_dot(g, {"x": x})
+    assert 'label="ExpBackward0"' in dot and 'label="x\n(2,)"' in dot
