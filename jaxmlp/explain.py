@@ -21,22 +21,29 @@ def _section(title: str) -> None:
 
 
 def explain_autograd(out_dir: str) -> None:
-    import jax
-    import jax.numpy as jnp
+    import tracer
+    import tracer.nn as nn
 
+    tracer.manual_seed(0)
+    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    x = tracer.randn(4, 784)
+    y = np.array([3, 1, 4, 1])
+    _graph_and_backward(model, x, y)
+    _figure(model, x, y, out_dir)
+    jax_loss = _jax_side(model, x, y)
+    _hessian_vector_product(model, x, y, jax_loss)
+
+
+def _graph_and_backward(model, x, y) -> None:
+    """Sections 1-3: the graph the forward pass built, the engine's run through it, the saved tensors freed."""
     import tracer
     import tracer.nn as nn
     from tracer import viz
     from tracer.graph import AccumulateGrad
 
-    tracer.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
     params = dict(model.named_parameters())
     names = {id(p): n for n, p in params.items()}
-    x = tracer.randn(4, 784)
-    y = np.array([3, 1, 4, 1])
     loss = nn.CrossEntropyLoss()(model(x), y)
-
     _section("1. The forward pass built a graph. loss.grad_fn is its root:")
     print(f"loss = {loss}")
     print(f"loss.grad_fn = {loss.grad_fn}")
@@ -76,6 +83,13 @@ def explain_autograd(out_dir: str) -> None:
         "memory after each step, and why `retain_graph=True` exists."
     )
 
+
+def _figure(model, x, y, out_dir: str) -> None:
+    """Section 4: the graph drawn, with Graphviz when it is installed."""
+    import tracer.nn as nn
+    from tracer import viz
+
+    params = dict(model.named_parameters())
     _section("4. The graph as a figure")
     os.makedirs(out_dir, exist_ok=True)
     fresh = nn.CrossEntropyLoss()(model(x), y)  # a new graph: the old one's saved tensors are freed
@@ -87,6 +101,13 @@ def explain_autograd(out_dir: str) -> None:
     except FileNotFoundError as e:
         print(f"wrote {dot_path}; {e}, then: dot -Tpng {dot_path} -o mlp_graph.png")
 
+
+def _jax_side(model, x, y):
+    """Section 5: the jaxpr of jax.grad of the same loss, and its gradients beside tracer's; returns the loss."""
+    import jax
+    import jax.numpy as jnp
+
+    params = dict(model.named_parameters())
     _section("5. JAX's side: no graph at run time; jax.grad transforms a traced program")
     jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
 
@@ -110,7 +131,7 @@ def explain_autograd(out_dir: str) -> None:
         a jaxpr, differentiates that program symbolically, and XLA compiles forward and backward together.
         """)
     )
-    _hessian_vector_product(model, x, y, jax_loss)
+    return jax_loss
 
 
 def _hessian_vector_product(model, x, y, jax_loss) -> None:
