@@ -39,6 +39,14 @@ def jax_hvp(program, args, vectors):
         return [np.asarray(o) for o in out]
 
 
+def _point(name, ab, seed):
+    """The inputs (a nudged off any kink) and a random direction for each."""
+    a, b = ab
+    a = _nudged(name, a)
+    rng = np.random.default_rng(seed)
+    return [a, b], [rng.standard_normal(a.shape), rng.standard_normal(b.shape)]
+
+
 def _close(got, expected):
     for g, e in zip(got, expected):
         np.testing.assert_allclose(np.asarray(g), np.asarray(e), rtol=1e-9, atol=1e-10)
@@ -47,11 +55,8 @@ def _close(got, expected):
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @given(ab=inputs(), seed=st.integers(0, 2**31))
 def test_double_backward_hvp_equals_jax_jvp_of_grad(name, ab, seed):
-    a, b = ab
-    a = _nudged(name, a)
-    rng = np.random.default_rng(seed)
-    vectors = [rng.standard_normal(a.shape), rng.standard_normal(b.shape)]
-    _close(tracer_hvp_by_double_backward(PROGRAMS[name], [a, b], vectors), jax_hvp(PROGRAMS[name], [a, b], vectors))
+    args, vectors = _point(name, ab, seed)
+    _close(tracer_hvp_by_double_backward(PROGRAMS[name], args, vectors), jax_hvp(PROGRAMS[name], args, vectors))
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
@@ -69,10 +74,7 @@ def test_functional_hessian_equals_jax_hessian(name, ab):
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @given(ab=inputs(), seed=st.integers(0, 2**31))
 def test_functional_vjp_jvp_jacobian_hvp_vhp_equal_jax(name, ab, seed):
-    a, b = ab
-    a = _nudged(name, a)
-    rng = np.random.default_rng(seed)
-    va, vb = rng.standard_normal(a.shape), rng.standard_normal(b.shape)
+    (a, b), (va, vb) = _point(name, ab, seed)
 
     def ours(x, y):  # a vector output, so that the Jacobian has rows
         return PROGRAMS[name](TracerNS, x, y) * tracer.tensor(np.array([1.0, -2.0]))
@@ -176,13 +178,8 @@ def jax_forward_tangents(program, args, vectors):
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 @given(ab=inputs(), seed=st.integers(0, 2**31))
 def test_forward_mode_tangents_equal_jax_jvp(name, ab, seed):
-    a, b = ab
-    a = _nudged(name, a)
-    rng = np.random.default_rng(seed)
-    vectors = [rng.standard_normal(a.shape), rng.standard_normal(b.shape)]
-    _close(
-        tracer_forward_tangents(PROGRAMS[name], [a, b], vectors), jax_forward_tangents(PROGRAMS[name], [a, b], vectors)
-    )
+    args, vectors = _point(name, ab, seed)
+    _close(tracer_forward_tangents(PROGRAMS[name], args, vectors), jax_forward_tangents(PROGRAMS[name], args, vectors))
 
 
 def test_forward_mode_through_batch_norm_layer_norm_and_the_mlp_equals_jax():

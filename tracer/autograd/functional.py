@@ -74,26 +74,34 @@ def _vectors(v, like: tuple, name: str) -> tuple:
     return v
 
 
-def vjp(func, inputs, v=None, create_graph: bool = False):
-    """(func(inputs), vᵀ·J)."""
+def _double_vjp(outputs: tuple, xs: tuple, v: tuple, create_graph: bool) -> tuple:
+    """J·v from reverse mode: g(u) = Jᵀ·u is linear in a dummy u, so the vjp of g with v is J·v."""
+    dummies = tuple(_zeros_like(o).requires_grad_() for o in outputs)  # u
+    transposed = _grad(outputs, xs, dummies, create_graph=True)  # Jᵀ·u, recorded
+    return _grad(transposed, dummies, v, create_graph)
+
+
+def _first_order(name: str, func, inputs, v, create_graph: bool):
+    """(func(inputs), vᵀ·J for "vjp", shaped like the inputs, or J·v for "jvp", shaped like the outputs)."""
     xs, tuple_in = _as_tuple(inputs)
     with enable_grad():
         xs = _prepare(xs, create_graph)
         outputs, tuple_out = _as_tuple(func(*xs))
-        result = _grad(outputs, xs, _vectors(v, outputs, "output"), create_graph)
-    return _finish(outputs, create_graph, tuple_out), _finish(result, create_graph, tuple_in)
+        if name == "vjp":
+            result, is_tuple = _grad(outputs, xs, _vectors(v, outputs, "output"), create_graph), tuple_in
+        else:
+            result, is_tuple = _double_vjp(outputs, xs, _vectors(v, xs, "input"), create_graph), tuple_out
+    return _finish(outputs, create_graph, tuple_out), _finish(result, create_graph, is_tuple)
+
+
+def vjp(func, inputs, v=None, create_graph: bool = False):
+    """(func(inputs), vᵀ·J)."""
+    return _first_order("vjp", func, inputs, v, create_graph)
 
 
 def jvp(func, inputs, v=None, create_graph: bool = False):
     """(func(inputs), J·v), by the double-vjp trick."""
-    xs, tuple_in = _as_tuple(inputs)
-    with enable_grad():
-        xs = _prepare(xs, create_graph)
-        outputs, tuple_out = _as_tuple(func(*xs))
-        dummies = tuple(_zeros_like(o).requires_grad_() for o in outputs)  # u
-        transposed = _grad(outputs, xs, dummies, create_graph=True)  # Jᵀ·u, linear in u
-        result = _grad(transposed, dummies, _vectors(v, xs, "input"), create_graph)
-    return _finish(outputs, create_graph, tuple_out), _finish(result, create_graph, tuple_out)
+    return _first_order("jvp", func, inputs, v, create_graph)
 
 
 def _stack_rows(rows: list, shape: tuple) -> Tensor:
@@ -139,25 +147,26 @@ def hessian(func, inputs, create_graph: bool = False):
     return jacobian(gradient, inputs, create_graph)
 
 
-def vhp(func, inputs, v=None, create_graph: bool = False):
-    """(func(inputs), vᵀ·H): the gradient of ∇f·v."""
+def _second_order(name: str, func, inputs, v, create_graph: bool):
+    """(func(inputs), vᵀ·H for "vhp" or H·v for "hvp"), from the recorded gradient ∇f."""
     xs, tuple_in = _as_tuple(inputs)
     with enable_grad():
         xs = _prepare(xs, create_graph)
-        out = _single_output(func, "vhp")(*xs)
+        out = _single_output(func, name)(*xs)
         gradient = _grad((out,), xs, (Tensor(np.ones(out.shape, out.dtype)),), create_graph=True)
-        result = _grad(gradient, xs, _vectors(v, xs, "input"), create_graph)
+        v = _vectors(v, xs, "input")
+        if name == "vhp":
+            result = _grad(gradient, xs, v, create_graph)  # the gradient of ∇f·v
+        else:
+            result = _double_vjp(gradient, xs, v, create_graph)  # the Jacobian of ∇f (H) times v
     return _finish((out,), create_graph, False), _finish(result, create_graph, tuple_in)
+
+
+def vhp(func, inputs, v=None, create_graph: bool = False):
+    """(func(inputs), vᵀ·H)."""
+    return _second_order("vhp", func, inputs, v, create_graph)
 
 
 def hvp(func, inputs, v=None, create_graph: bool = False):
-    """(func(inputs), H·v): the double-vjp trick applied to the gradient."""
-    xs, tuple_in = _as_tuple(inputs)
-    with enable_grad():
-        xs = _prepare(xs, create_graph)
-        out = _single_output(func, "hvp")(*xs)
-        gradient = _grad((out,), xs, (Tensor(np.ones(out.shape, out.dtype)),), create_graph=True)
-        dummies = tuple(_zeros_like(x).requires_grad_() for x in xs)
-        transposed = _grad(gradient, xs, dummies, create_graph=True)  # Hᵀ·u
-        result = _grad(transposed, dummies, _vectors(v, xs, "input"), create_graph)
-    return _finish((out,), create_graph, False), _finish(result, create_graph, tuple_in)
+    """(func(inputs), H·v)."""
+    return _second_order("hvp", func, inputs, v, create_graph)
