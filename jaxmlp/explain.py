@@ -28,20 +28,24 @@ def explain_autograd(out_dir: str) -> None:
 
     tracer.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
-    params = dict(model.named_parameters())
     x = tracer.randn(4, 784)
     y = np.array([3, 1, 4, 1])
-    loss = nn.CrossEntropyLoss()(model(x), y)
-    _show_graph(loss, params)
-    _show_backward(loss, params)
-    _show_freed(loss)
-    _write_figure(nn.CrossEntropyLoss()(model(x), y), params, out_dir)  # a new graph: the old one's tensors are freed
-    _show_jax_side(params, x, y)
+    _graph_and_backward(model, x, y)
+    _figure(model, x, y, out_dir)
+    jax_loss = _jax_side(model, x, y)
+    _hessian_vector_product(model, x, y, jax_loss)
 
 
-def _show_graph(loss, params: dict) -> None:
+def _graph_and_backward(model, x, y) -> None:
+    """Sections 1-3: the graph the forward pass built, the engine's run through it, the saved tensors freed."""
+    import tracer
+    import tracer.nn as nn
     from tracer import viz
+    from tracer.graph import AccumulateGrad
 
+    params = dict(model.named_parameters())
+    names = {id(p): n for n, p in params.items()}
+    loss = nn.CrossEntropyLoss()(model(x), y)
     _section("1. The forward pass built a graph. loss.grad_fn is its root:")
     print(f"loss = {loss}")
     print(f"loss.grad_fn = {loss.grad_fn}")
@@ -55,12 +59,6 @@ def _show_graph(loss, params: dict) -> None:
     )
     print(viz.dump(loss, params))
 
-
-def _show_backward(loss, params: dict) -> None:
-    import tracer
-    from tracer.graph import AccumulateGrad
-
-    names = {id(p): n for n, p in params.items()}
     _section("2. loss.backward(): the engine runs nodes in dependency order (highest sequence number first)")
     trace = []
     tracer.autograd.backward(loss, trace=trace)
@@ -76,8 +74,6 @@ def _show_backward(loss, params: dict) -> None:
     for name, p in params.items():
         print(f"  {name:9s} grad {tuple(p.grad.shape)}  |grad| = {np.linalg.norm(p.grad.data):.4f}")
 
-
-def _show_freed(loss) -> None:
     _section("3. Saved tensors were freed by backward (retain_graph=False)")
     addmm = loss.grad_fn.next_functions[0][0].next_functions[0][0]
     try:
@@ -91,12 +87,16 @@ def _show_freed(loss) -> None:
     )
 
 
-def _write_figure(loss, params: dict, out_dir: str) -> None:
+def _figure(model, x, y, out_dir: str) -> None:
+    """Section 4: the graph drawn, with Graphviz when it is installed."""
+    import tracer.nn as nn
     from tracer import viz
 
+    params = dict(model.named_parameters())
     _section("4. The graph as a figure")
     os.makedirs(out_dir, exist_ok=True)
-    dot = viz.make_dot(loss, params, show_saved=True)
+    fresh = nn.CrossEntropyLoss()(model(x), y)  # a new graph: the old one's saved tensors are freed
+    dot = viz.make_dot(fresh, params, show_saved=True)
     dot_path = os.path.join(out_dir, "mlp_graph.dot")
     write_atomic(dot_path, dot)
     try:
@@ -105,10 +105,12 @@ def _write_figure(loss, params: dict, out_dir: str) -> None:
         print(f"wrote {dot_path}; {e}, then: dot -Tpng {dot_path} -o mlp_graph.png")
 
 
-def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
+def _jax_side(model, x, y):
+    """Section 5: the jaxpr of jax.grad of the same loss, and its gradients beside tracer's; returns the loss."""
     import jax
     import jax.numpy as jnp
 
+    params = dict(model.named_parameters())
     _section("5. JAX's side: no graph on the arrays; jax.grad transforms a traced program")
     jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
 
@@ -133,3 +135,44 @@ def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
         input shape and dtype, and XLA compiles forward and backward together.
         """)
     )
+    return jax_loss
+
+
+def _hessian_vector_product(model, x, y, jax_loss) -> None:
+    """Section 6: H·v of the loss in the first layer's weights, by double backward and by jax.jvp(jax.grad)."""
+    import jax
+    import jax.numpy as jnp
+
+    import tracer
+    import tracer.nn as nn
+    from tracer import viz
+
+    _section("6. Second order: a Hessian-vector product, by double backward and by jax.jvp(jax.grad(...))")
+    params = dict(model.named_parameters())
+    w1 = params["0.weight"]
+    v = np.random.default_rng(0).standard_normal(w1.shape).astype(w1.dtype)
+    loss = nn.CrossEntropyLoss()(model(x), y)
+    (g,) = tracer.autograd.grad(loss, w1, create_graph=True)
+    (hv,) = tracer.autograd.grad((g * tracer.Tensor(v)).sum(), w1)
+    print(
+        textwrap.dedent(f"""
+        tracer.autograd.grad(loss, w1, create_graph=True) runs every backward formula as tracer ops, so the
+        gradient has a graph of its own: g.grad_fn = {g.grad_fn}, {len(viz.walk(g.grad_fn))} nodes. Differentiating
+        (g · v) once more gives H·v, the product of the Hessian of the loss in w1 with a direction v, without
+        ever forming the {w1.data.size}x{w1.data.size} Hessian.
+        """)
+    )
+    jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
+    xj, yj = jnp.asarray(x.data), jnp.asarray(y)
+
+    def loss_in_w1(w):
+        return jax_loss({**jparams, "0.weight": w}, xj, yj)
+
+    def hvp(w, v):
+        return jax.jvp(jax.grad(loss_in_w1), (w,), (v,))[1]  # forward mode over reverse mode
+
+    print("JAX composes its transformations instead: jax.jvp(jax.grad(loss)), whose jaxpr is\n")
+    print(jax.make_jaxpr(hvp)(jparams["0.weight"], jnp.asarray(v)))
+    expected = np.asarray(hvp(jparams["0.weight"], jnp.asarray(v)))
+    worst = float(np.max(np.abs(expected - hv.data)))
+    print(f"\n|H·v| = {np.linalg.norm(expected):.4f}; tracer's double backward vs JAX: max |difference| = {worst:.2e}")
