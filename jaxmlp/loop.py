@@ -285,6 +285,8 @@ def fit(
                 last_save = time.perf_counter()
         if status == "interrupted" and run is not None:
             save()
+    if stop.signal is not None:  # even one that came as the last epoch ended: the caller must stop too
+        status = "interrupted"
     return Outcome(status, pos.metrics, pos.state, pos.log.arrays(), compiled.seconds, time.perf_counter() - t_start)
 
 

@@ -463,3 +463,55 @@ def test_broken_pipe_is_quiet(good_run):
     )
     os.close(write)
     assert proc.returncode == 141 and proc.stderr == b"", proc.stderr.decode()
+
+
+# --- signals at every phase ----------------------------------------------------------------
+
+
+def test_a_signal_stops_a_study_without_a_report(tmp_path, capsys, monkeypatch):
+    update, sent = Progress.update, []
+
+    def sigterm_once(self, n, loss):  # SIGTERM in the study's first training run
+        update(self, n, loss)
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    monkeypatch.setattr(Progress, "update", sigterm_once)
+    code, out, err = cli(capsys, "study", "dropout", "--quick", "--epochs", 1, "--out", tmp_path / "study")
+    assert code == 130 and "report" not in out and "Traceback" not in err
+    assert not (tmp_path / "study").exists()
+
+
+def catches(pid, sig):
+    """Whether process `pid` has a handler installed for `sig` (the SigCgt mask of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(mask >> (sig - 1) & 1)
+
+
+def start_train(out, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmlp", "train", *map(str, [*TINY, *args, "--out", out])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
+def test_sigterm_while_importing_and_sigint_while_compiling_stop_cleanly(tmp_path):
+    proc = start_train(tmp_path / "a")
+    while not catches(proc.pid, signal.SIGTERM):  # jaxmlp's handler is in: the imports are under way
+        assert proc.poll() is None
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "interrupted\n", err
+
+    proc = start_train(tmp_path / "b")
+    assert proc.stdout.readline().startswith("training ")  # data loaded; fit() compiles next
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "nothing was written" in err and "Traceback" not in err, err
+    assert os.listdir(tmp_path) == []  # no run folder, no staging folder, no lock file
