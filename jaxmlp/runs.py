@@ -26,6 +26,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import signal
 import zipfile
@@ -123,7 +124,7 @@ class RunDir:
             if not overwrite:
                 raise ConfigError(
                     f"--out {path} already holds a run; pick another --out, continue it with "
-                    f"--resume {path}, or replace it with --overwrite"
+                    f"--resume {shlex.quote(path)}, or replace it with --overwrite"
                 )
             if not is_run(path):
                 raise ConfigError(
