@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import sys
 
 from jaxmlp.config import TrainConfig, list_recipes, load_recipe
@@ -105,13 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
             help=text + _default_text(field),
         )
     train.add_argument("--out", help="run directory (default: a new folder under runs/)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run at --out (only a jaxmlp run; the old one stays until the new one's first checkpoint)",
+    )
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint, exactly")
     train.add_argument(
         "--checkpoint-interval",
         type=float,
         default=30.0,
-        help="seconds between checkpoints; one is always written at the end and on Ctrl-C (default: 30)",
+        help="seconds between checkpoints; one is always written after the first epoch, at the end and on Ctrl-C "
+        "(default: 30)",
     )
     train.add_argument(
         "--devices",
@@ -190,53 +196,77 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Check everything, then train; the run folder appears at the first checkpoint (see `jaxmlp.runs`)."""
     if args.coordinator or args.num_processes > 1:
-        if not (args.coordinator and args.num_processes > 1 and 0 <= args.process_id < args.num_processes):
-            raise ConfigError(
-                "a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and --process-id in 0..N-1"
-            )
-        if not (args.out or args.resume):
-            raise ConfigError("a multi-process run needs the same --out DIR for every process")
-        from jaxmlp.parallel import initialize_distributed
-
-        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        _join_processes(args)
+    if args.devices is not None and args.devices < 1:
+        raise ConfigError(f"--devices {args.devices}: must be at least 1 (or leave it out to use every device)")
     import jax
 
+    lead = jax.process_index() == 0  # the process that writes files and prints
+    run, config = open_run(args, lead)
+    try:
+        return _train(args, run, config, lead)
+    except KeyboardInterrupt:
+        if run.committed:
+            print(f"interrupted; the run is as its last checkpoint left it. Resume with: {resume_command(run)}")
+        else:
+            print("interrupted before the first checkpoint; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        run.release()
+
+
+def _join_processes(args: argparse.Namespace) -> None:
+    if not (args.coordinator and args.num_processes > 1 and 0 <= args.process_id < args.num_processes):
+        raise ConfigError(
+            "a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and --process-id in 0..N-1"
+        )
+    if not (args.out or args.resume):
+        raise ConfigError("a multi-process run needs the same --out DIR for every process")
+    from jaxmlp.parallel import initialize_distributed
+
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+
+
+def open_run(args: argparse.Namespace, lead: bool):
+    """The run to train and its config: the one `--resume` names, or a new one at `--out` (not yet on disk).
+
+    The lead process locks the run folder; the others of a multi-process run share it."""
     from jaxmlp.runs import RunDir
 
-    lead = jax.process_index() == 0  # the process that writes files and prints
-    if not lead and not args.resume:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("jaxmlp: run directory created")  # wait for process 0's RunDir.create
-        run = RunDir.open(args.out)
-        config = run.config()
-    elif args.resume:
+    if args.resume:
         given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)] + (
             ["--recipe"] if args.recipe else []
         )
-        if given or args.out:
-            drop = ", ".join(given + (["--out"] if args.out else []))
+        if given or args.out or args.overwrite:
+            drop = ", ".join(given + (["--out"] if args.out else []) + (["--overwrite"] if args.overwrite else []))
             raise ConfigError(f"--resume continues a run as it was configured; drop {drop}")
-        run = RunDir.open(args.resume)
-        config = run.config()
-    else:
-        config = config_from_args(args)
-        run = RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite)
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
+        run = RunDir.open(args.resume, lock=lead)
+        try:
+            return run, run.config()
+        except BaseException:
+            run.release()
+            raise
+    config = config_from_args(args)
+    if lead:
+        for warning in config.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+    return RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite, lock=lead), config
 
-            multihost_utils.sync_global_devices("jaxmlp: run directory created")
 
+def resume_command(run) -> str:
+    return shlex.join(["jaxmlp", "train", "--resume", run.path])
+
+
+def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> int:
     from jaxmlp.data import load_dataset
     from jaxmlp.loop import fit
 
     ds = load_dataset(config.dataset, config.data_dir, config.normalization)
-    if config.dataset is None and not args.resume and lead:  # record what "auto" resolved to
+    if config.dataset is None and not run.committed:  # record what "auto" resolved to
         config = dataclasses.replace(config, dataset=ds.name)
-        from jaxmlp.files import write_json
-
-        write_json(run.config_path, config.to_json())
+        run.set_config(config)
     if lead:
         print(
             f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
@@ -257,7 +287,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not lead:
         return 0 if out.status == "finished" else 130
     if out.status == "interrupted":
-        print(f"interrupted; checkpoint and metrics saved. Resume with: jaxmlp train --resume {run.path}")
+        print(f"interrupted; checkpoint and metrics saved. Resume with: {resume_command(run)}")
         return 130
     last = out.metrics[-1]
     sps = sum(r["samples_per_second"] for r in out.metrics) / len(out.metrics)
@@ -289,7 +319,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from jaxmlp.runs import RunDir
 
     report, state = evaluate_run(args.run)
-    for path in write_run_figures(RunDir.open(args.run), report, state):
+    run = RunDir.open(args.run)
+    try:
+        run.check_history()
+    finally:
+        run.release()
+    for path in write_run_figures(run, report, state):
         print(path)
     return 0
 
@@ -353,10 +388,22 @@ def main(argv: list[str] | None = None) -> int:
         "bench": cmd_bench,
     }[args.command]
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # a closed pipe (`jaxmlp eval ... | head -1`) shows here, inside the handlers
+        return code
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the training loop: nothing is half-written
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 141  # as if killed by SIGPIPE, like other commands in a pipeline
+    except OSError as e:  # a full or read-only disk, a file that vanished
+        where = e.filename or "a file"
+        print(f"error: {where}: {e.strerror or e}; free space or fix its permissions, then rerun", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
