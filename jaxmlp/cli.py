@@ -17,7 +17,7 @@ from jaxmlp.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
-BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist")
+BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist", "measured_here")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
 TRAIN_OPTIONS = [
@@ -359,8 +359,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    sys.argv = [f"jaxmlp bench {args.name}", *args.options]
-    importlib.import_module(f"benchmarks.{args.name}").main()
+    importlib.import_module(f"benchmarks.{args.name}").main(args.options)
     return 0
 
 
