@@ -57,7 +57,7 @@ class TrainConfig:
         if self.dataset is not None and self.dataset not in DATASETS and self.data_dir is None:
             bad(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}, or pass --data-dir DIR")
         if self.normalization not in NORMALIZATIONS:
-            bad(f"--normalization {self.normalization!r}: choose one of {', '.join(NORMALIZATIONS)}")
+            bad(f"--pixel-scaling {self.normalization!r}: choose one of {', '.join(NORMALIZATIONS)}")
         if self.epochs < 1:
             bad(f"--epochs {self.epochs}: must be at least 1")
         if self.batch_size < 1:
@@ -78,7 +78,7 @@ class TrainConfig:
         if self.activation not in ACTIVATIONS:
             bad(f"--activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if self.norm not in NORMS:
-            bad(f"--norm {self.norm!r}: choose one of {', '.join(NORMS)}")
+            bad(f"--hidden-norm {self.norm!r}: choose one of {', '.join(NORMS)}")
         if not 0 <= self.val_fraction < 1:
             bad(f"--val-fraction {self.val_fraction}: must be in [0, 1)")
         for name in ("weight_decay", "clip_norm", "warmup_epochs", "augment_shift", "label_smoothing"):
@@ -154,8 +154,9 @@ def list_recipes() -> dict[str, str]:
 
 
 def load_recipe(name: str) -> dict:
-    """The config overrides a recipe sets (its description removed)."""
+    """The config overrides a recipe sets (its description removed); `_` and `-`, upper and lower case alike."""
     files = _recipe_files()
+    name = name.strip().lower().replace("_", "-")
     if name not in files:
         raise ConfigError(f"unknown recipe {name!r}; `jaxmlp recipes` lists them: {', '.join(sorted(files))}")
     d = json.loads(files[name].read_text())

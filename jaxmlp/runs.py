@@ -21,6 +21,7 @@ cannot lose or duplicate an epoch, and a damaged or missing file is reported, no
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import io
@@ -203,6 +204,14 @@ class RunDir:
         """Replace the config of a new run before it is written (an automatic dataset, once resolved)."""
         assert not self.committed
         self._config = config
+
+    def extend(self, epochs: int, writer: bool) -> None:
+        """Train this committed run to `epochs` in all: config.json says so (written atomically); the checkpoint stays.
+
+        `writer`: this process writes the file (one process of a multi-process run does)."""
+        self._config = dataclasses.replace(self.config(), epochs=epochs)
+        if writer:
+            write_json(self.config_path, self._config.to_json())
 
     def read_metrics(self) -> list[dict]:
         if not os.path.exists(self.metrics_path):
