@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from benchmarks.common import base_parser, machine, output_dir
+from benchmarks.common import arguments, base_parser, command_line, machine, output_dir
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -105,16 +105,17 @@ def one_repeat(mirror: str, registry: str, data_dir: str) -> dict:
     return row
 
 
-def main() -> None:
-    p = base_parser(__doc__, "fresh-process runs, median reported (default 3)")
+def main(argv: list[str] | None = None) -> None:
+    argv = arguments(argv)
+    p = base_parser("fetch_first_epoch", __doc__, "fresh-process runs, median reported (default 3)")
     p.add_argument("--data-dir", required=True, help="folder of the four IDX .gz files to serve")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as registry:
         write_registry(registry, args.data_dir)
         mirror = serve(args.data_dir)
         runs = [one_repeat(mirror, registry, args.data_dir) for _ in range(args.repeats or 3)]
     median = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-    results = {"command": " ".join(["python -m benchmarks.fetch_first_epoch", *sys.argv[1:]]), "machine": machine()}
+    results = {"command": command_line("fetch_first_epoch", argv), "machine": machine()}
     results.update(runs=runs, median=median)
     out = output_dir(args, "fetch_first_epoch")
     os.makedirs(out, exist_ok=True)

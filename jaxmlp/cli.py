@@ -443,6 +443,7 @@ def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> in
         from jaxmlp.evaluate import evaluate_state
         from jaxmlp.figures import write_run_figures
 
+        print("writing figures…", flush=True)
         write_run_figures(run, evaluate_state(config, ds, out.state), out.state)
         print(f"figures in {run.figures_dir}")
     return 0
@@ -527,13 +528,28 @@ def cmd_data(args: argparse.Namespace) -> int:
     return command(args.action, getattr(args, "name", None), getattr(args, "mirror", None))
 
 
+def _cache_compilations() -> None:
+    """Keep XLA's compiled programs in $XDG_CACHE_HOME/jaxmlp/xla (JAX's persistent compilation cache), so a
+    command run again with the same shapes loads them instead of compiling. $JAX_COMPILATION_CACHE_DIR,
+    if set, is used instead; an unwritable cache costs only the time it would have saved."""
+    import jax
+
+    from jaxmlp.download import cache_dir
+
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        jax.config.update("jax_compilation_cache_dir", cache_dir("xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")  # the command writes figures to files, never to a window; the library leaves this alone
+    # The command writes figures to files, never to a window (the library leaves this alone); set before
+    # matplotlib is imported, so that commands which draw nothing never import it.
+    os.environ["MPLBACKEND"] = "Agg"
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    if args.command in ("train", "eval", "plot", "study", "explain"):
+        _cache_compilations()
     command = {
         "train": cmd_train,
         "eval": cmd_eval,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import importlib.util
 import os
 import sys
 
@@ -119,15 +120,21 @@ def load_idx_dir(data_dir: str) -> RawImages:
     return RawImages(parts["train_x"], parts["train_y"], parts["t10k_x"], parts["t10k_y"], max_value=255.0)
 
 
+def _sklearn_file(relative: str) -> str:
+    """A data file shipped inside scikit-learn, found without importing it (the import alone takes seconds)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the bundled digits come with scikit-learn: pip install scikit-learn")
+    return os.path.join(spec.submodule_search_locations[0], relative)
+
+
 def load_digits() -> RawImages:
     """scikit-learn's bundled 8x8 digits (1797 images, values 0..16): the offline dataset.
 
     There is no official split, so a fixed, stratified 80/20 split is made.
     """
-    from sklearn.datasets import load_digits as sk_load_digits
-
-    d = sk_load_digits()
-    x, y = d.images.astype(np.uint8), d.target
+    table = np.loadtxt(_sklearn_file("datasets/data/digits.csv.gz"), delimiter=",")  # 64 pixels, then the label
+    x, y = table[:, :-1].reshape(-1, 8, 8).astype(np.uint8), table[:, -1].astype(np.int64)
     rng = np.random.default_rng(0)
     test = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):

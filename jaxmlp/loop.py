@@ -7,6 +7,7 @@ SIGINT/SIGTERM or on a non-finite loss.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import signal
 import sys
@@ -28,11 +29,13 @@ from jaxmlp.train import (
     Program,
     TrainState,
     epoch_permutation,
-    init,
+    initial_state,
     linear_kernels,
     make_evaluate,
     make_probe,
+    make_program,
     make_train_chunk,
+    state_shapes,
 )
 
 
@@ -205,19 +208,31 @@ def prepare(config: TrainConfig, ds: Dataset, devices: int | None, eval_train: b
             "use a smaller batch"
         )
     mesh = make_mesh(devices, config.batch_size)
-    program, state = init(config, ds, mesh)
+    t0 = time.perf_counter()
+    program = make_program(config, ds, mesh)
     evals = {"train_eval": (ds.x_train, ds.y_train)} if eval_train else {}
     evals.update({"val": val_arrays} if val_arrays is not None else {})
     evals["test"] = (ds.x_test, ds.y_test)
     evals = {k: EvalSet.from_arrays(*v, mesh=mesh) for k, v in evals.items()}
     x, y = put_replicated((ds.x_train, ds.y_train), mesh)
     probe_batch = put_replicated((ds.x_train[:256], ds.y_train[:256]), mesh)
-    t0 = time.perf_counter()
-    perm0 = epoch_permutation(state.key, 0, program.num_train, program.steps_per_epoch, config.batch_size)
-    train_chunk = make_train_chunk(program).lower(state, x, y, perm0, jnp.int32(0)).compile()
     evaluate, probe = make_evaluate(program), make_probe(program)
-    evaluate(state, evals["test"])  # compile evaluation too, so epoch timings are steady-state
-    probe(state, *probe_batch)
+    # XLA compiles in parallel threads: the initial state's program beside the training chunk (lowered from the
+    # state's shapes), then evaluation, probe and epoch order, which need the state.
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        built = pool.submit(initial_state, config, ds.num_features, ds.num_classes, program.tx)
+        like = state_shapes(config, ds.num_features, ds.num_classes, program.tx, mesh)
+        steps, bs = program.steps_per_epoch, config.batch_size
+        perm = jax.eval_shape(lambda k: epoch_permutation(k, 0, program.num_train, steps, bs), like.key)
+        train_chunk = make_train_chunk(program).lower(like, x, y, perm, jnp.int32(0)).compile()
+        state = put_replicated(built.result(), mesh)
+        warm = [
+            pool.submit(evaluate, state, evals["test"]),  # so epoch timings are steady-state
+            pool.submit(probe, state, *probe_batch),
+            pool.submit(epoch_permutation, state.key, 0, program.num_train, steps, bs),
+        ]
+        for done in warm:
+            done.result()
     seconds = time.perf_counter() - t0
     return Compiled(program, train_chunk, evaluate, probe, x, y, probe_batch, evals, seconds), state
 
@@ -253,6 +268,8 @@ def fit(
     `devices`: how many devices to split each batch over (default: all, across every process of the run).
     """
     t_start = time.perf_counter()
+    if verbose:
+        print("compiling the model, the training step and the evaluation…", flush=True)
     compiled, state = prepare(config, ds, devices, eval_train)
     layers = list(linear_kernels(state.params))
     pos = resume_position(run, state, ds, layers) if resume else Position(state, log=StepLog(layers))

@@ -95,3 +95,15 @@ def test_validation_split_is_disjoint_and_fixed():
     assert not any(r.tobytes() in rows for r in xv[:50])
     _, (xv2, _) = data.validation_split(ds, 0.25, seed=3)
     np.testing.assert_array_equal(xv, xv2)
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    from sklearn.datasets import load_digits
+
+    raw, ref = data.load_digits(), load_digits()
+    x = np.concatenate([raw.x_train, raw.x_test]).reshape(len(ref.target), -1)
+    y = np.concatenate([raw.y_train, raw.y_test])
+    assert sorted(map(bytes, np.c_[x, y].astype(np.uint8))) == sorted(
+        map(bytes, np.c_[ref.data, ref.target].astype(np.uint8))
+    )
+    assert raw.x_train.shape[1:] == (8, 8) and raw.max_value == 16.0
