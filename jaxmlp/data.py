@@ -99,7 +99,7 @@ def _find_one(data_dir: str, prefix: str) -> str:
     if not matches:
         raise DataError(
             f"{data_dir}: no {prefix}* file; --data-dir needs train-images, train-labels, "
-            "t10k-images and t10k-labels IDX files (gzip or raw)"
+            "t10k-images and t10k-labels IDX files (gzip or raw), in it or in torchvision's NAME/raw under it"
         )
     if len(matches) > 1:
         gz = [m for m in matches if m.endswith(".gz")]
@@ -109,10 +109,23 @@ def _find_one(data_dir: str, prefix: str) -> str:
     return matches[0]
 
 
-def load_idx_dir(data_dir: str) -> RawImages:
-    """Read LeCun-format `train-*` / `t10k-*` IDX files (gzip or raw) from one folder."""
+def idx_folder(data_dir: str) -> str:
+    """The folder that holds the IDX files: `data_dir` itself, or torchvision's layout under it
+    (`DATA_DIR/MNIST/raw`, `DATA_DIR/FashionMNIST/raw`, ...: the `root` given to `torchvision.datasets.MNIST`)."""
     if not os.path.isdir(data_dir):
         raise DataError(f"--data-dir {data_dir}: no such directory")
+    if glob.glob(os.path.join(data_dir, "train-images*")):
+        return data_dir
+    patterns = (os.path.join(data_dir, "raw", "train-images*"), os.path.join(data_dir, "*", "raw", "train-images*"))
+    nested = sorted({os.path.dirname(p) for pattern in patterns for p in glob.glob(pattern)})
+    if len(nested) > 1:
+        raise DataError(f"--data-dir {data_dir}: several datasets ({', '.join(nested)}); pass the one you want")
+    return nested[0] if nested else data_dir
+
+
+def load_idx_dir(data_dir: str) -> RawImages:
+    """Read LeCun-format `train-*` / `t10k-*` IDX files (gzip or raw) from one folder (or torchvision's under it)."""
+    data_dir = idx_folder(data_dir)
     parts = {}
     for split in ("train", "t10k"):
         parts[split + "_x"] = read_idx(_find_one(data_dir, f"{split}-images"), expected_ndim=3)
