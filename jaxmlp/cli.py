@@ -543,9 +543,12 @@ def _cache_compilations() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # The command writes figures to files, never to a window (the library leaves this alone); set before
+    # The command writes figures to files, never to a window (the library leaves this alone). Set before
     # matplotlib is imported, so that commands which draw nothing never import it.
-    os.environ["MPLBACKEND"] = "Agg"
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    else:
+        os.environ["MPLBACKEND"] = "Agg"
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
     if args.command in ("train", "eval", "plot", "study", "explain"):
