@@ -8,8 +8,9 @@ processes, with this tree's code and with the baseline tree's (PYTHONPATH picks 
 packages are the same), in alternating order, and stamps the first output line that starts with `epoch`.
 Each tree runs twice in an empty $XDG_CACHE_HOME of its own: `cold` is the first run (nothing cached: a user's
 very first command), `warm` the second (XLA's compiled programs cached, where the tree caches them).
-Alternating puts both trees under the same machine load, so the ratios of medians are the comparison;
-the seconds themselves depend on the machine and how busy it is.
+Alternating puts both trees under about the same machine load, so the comparison is each repeat's ratio,
+current / baseline, and their median (with the lowest and highest); the seconds themselves depend on the
+machine and how busy it is.
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def main(argv: list[str] | None = None) -> None:
         "baseline_commit": baseline_commit,
         "runs": runs,
         "median_s": median,
-        "ratio": {start: median["current"][start] / median["baseline"][start] for start in ("cold", "warm")},
+        "ratios": {start: [r["current"][start] / r["baseline"][start] for r in runs] for start in ("cold", "warm")},
     }
+    results["ratio"] = {start: statistics.median(ratios) for start, ratios in results["ratios"].items()}
     out = output_dir(args, "first_epoch_latency")
     from jaxmlp.files import write_json
 
@@ -87,7 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     for start in ("cold", "warm"):
         print(
             f"{start}: start to first epoch line, median of {repeats}: current {median['current'][start]:.2f} s, "
-            f"baseline ({baseline_commit}) {median['baseline'][start]:.2f} s, ratio {results['ratio'][start]:.3f}"
+            f"baseline ({baseline_commit}) {median['baseline'][start]:.2f} s; current / baseline, median of the "
+            f"repeats {results['ratio'][start]:.3f} (range {min(results['ratios'][start]):.3f}-"
+            f"{max(results['ratios'][start]):.3f})"
         )
 
 
