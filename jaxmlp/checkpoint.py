@@ -15,6 +15,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 from typing import Any
 
@@ -52,9 +53,13 @@ def _file_digests(folder: str) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _os_error(e: BaseException) -> OSError | None:
-    """The OSError behind an orbax exception, if any (orbax wraps them in its own)."""
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind an orbax exception, if any: orbax wraps them, and TensorStore reports
+    them as ValueError("... [os_error_code='28']")."""
     while e is not None and not isinstance(e, OSError):
+        code = re.search(r"os_error_code='(\d+)'", str(e))
+        if code:
+            return OSError(int(code[1]), os.strerror(int(code[1])))
         e = e.__cause__ or e.__context__
     return e
 
