@@ -167,14 +167,13 @@ def tmpfs(tmp_path):
 
 
 def test_full_disk_is_one_error_and_keeps_the_last_checkpoint(env, ref, tmp_path, tmpfs):
-    small_disk, limit = tmpfs("96k"), {}
+    small_disk, limit = tmpfs("400k"), {}  # room for two checkpoints of this model, not three
     if small_disk is None:  # no tmpfs: limit the size of every file this process writes instead
         small_disk = tmp_path / "disk"
         limit = {"preexec_fn": lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (16_384, 16_384))}
     path = small_disk / "run"
     code, out, err = run(env, "train", *ARGS, "--out", path, **limit)
-    one_error(code, err)
-    assert "free space" in err or "cannot write" in err, err
+    one_error(code, err, "free space")
     assert set(os.listdir(small_disk)) <= {"run"}  # no staging folder or lock file left on the full disk
     moved = tmp_path / "moved" / "run"
     if path.exists():
