@@ -14,7 +14,9 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 from typing import Any
 
@@ -52,9 +54,17 @@ def _file_digests(folder: str) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _os_error(e: BaseException) -> OSError | None:
-    """The OSError behind an orbax exception, if any (orbax wraps them in its own)."""
+def _drop_tracebacks(record: logging.LogRecord) -> bool:
+    return record.exc_info is None
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind an orbax exception, if any: orbax wraps them, and TensorStore reports
+    them as ValueError("... [os_error_code='28']")."""
     while e is not None and not isinstance(e, OSError):
+        code = re.search(r"os_error_code='(\d+)'", str(e))
+        if code:
+            return OSError(int(code[1]), os.strerror(int(code[1])))
         e = e.__cause__ or e.__context__
     return e
 
@@ -74,8 +84,10 @@ class Checkpointer:
         )
 
     def save(self, step: int, state: Any, meta: dict) -> None:
-        """Commit `state` and `meta` (plus the state's checksum) as checkpoint `step`."""
+        """Commit `state` and `meta` (plus the state's checksum) as checkpoint `step`, then its manifest."""
         meta = {**meta, "state_sha256": state_digest(state)}
+        absl_log = logging.getLogger("absl")
+        absl_log.addFilter(_drop_tracebacks)  # orbax logs its worker threads' errors, then raises them here
         try:
             self._manager.save(
                 step,
@@ -83,7 +95,7 @@ class Checkpointer:
                 force=True,
             )
             self._manager.wait_until_finished()
-            write_json(os.path.join(self.directory, str(step), MANIFEST), _file_digests(self._step_dir(step)))
+            write_json(os.path.join(self._step_dir(step), MANIFEST), _file_digests(self._step_dir(step)))
         except Exception as e:
             cause = _os_error(e)
             if cause is None:
@@ -92,6 +104,8 @@ class Checkpointer:
                 f"{self.directory}: cannot write checkpoint {step} ({cause.strerror or cause}); free space or make "
                 "the folder writable, then resume (the previous checkpoint is kept)"
             ) from None
+        finally:
+            absl_log.removeFilter(_drop_tracebacks)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()

@@ -32,6 +32,7 @@ import shutil
 import signal
 import zipfile
 
+import jax
 import numpy as np
 
 from jaxmlp.config import TrainConfig
@@ -39,6 +40,7 @@ from jaxmlp.errors import ConfigError
 from jaxmlp.files import FileLock, sha256_text, write_atomic, write_json
 
 RUN_FILES = ("config.json", "checkpoints")  # what makes a folder a jaxmlp run
+CHECKPOINT_OVERHEAD = 256 * 1024  # bytes beside the arrays: orbax's metadata files, metrics, step log
 
 
 def is_run(path: str) -> bool:
@@ -247,6 +249,7 @@ class RunDir:
 
         `writer`: this process writes the small files (one process of a multi-process run does)."""
         meta = {**meta, "metrics_sha256": sha256_text(metrics_text(metrics)), "steps_sha256": steps_digest(steps)}
+        self._check_space(sum(leaf.nbytes for leaf in jax.tree.leaves(state)))
         if writer:
             if not self.committed and not os.path.isdir(self.staging_path):
                 os.makedirs(self.staging_path)
@@ -260,6 +263,18 @@ class RunDir:
         crash_point("checkpoint-committed")
         if not self.committed:
             self._publish(writer)
+
+    def _check_space(self, state_bytes: int) -> None:
+        """Refuse a checkpoint the disk cannot hold before writing a byte of it: a write that fails
+        inside orbax leaves its worker threads reporting into a closed event loop."""
+        folder = self.folder if os.path.isdir(self.folder) else os.path.dirname(os.path.abspath(self.folder))
+        free, needed = shutil.disk_usage(folder).free, 2 * state_bytes + CHECKPOINT_OVERHEAD
+        if free < needed:
+            then = "resume with --resume (the last checkpoint is kept)" if self.committed else "run it again"
+            raise ConfigError(
+                f"{folder}: {free // 1024} KiB free, but a checkpoint needs about {needed // 1024} KiB; "
+                f"free space, then {then}"
+            )
 
     def _publish(self, writer: bool) -> None:
         """Move the staged run to its path, replacing (after moving it aside) any old run there."""
