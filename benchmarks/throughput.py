@@ -494,7 +494,7 @@ def toward_worse(value: float | None, decimals: int, higher_is_better: bool) -> 
     if value is None:
         return "—"
     scaled = round(value * 10**decimals, 6)  # float noise (1.2 * 1000 = 1200.0000000000002) is not a digit
-    return f"{(math.floor if higher_is_better else math.ceil)(scaled) / 10**decimals:.{decimals}f}"
+    return f"{(math.floor if higher_is_better else math.ceil)(scaled) / 10**decimals:,.{decimals}f}"
 
 
 def mfu_text(row: dict) -> str:
@@ -516,7 +516,8 @@ def markdown_table(results: dict) -> str:
             continue
         table.append(
             f"| {r['mlp']} | {r['batch']} | {shown_name(r)} | {r['samples_per_s']:,.0f} | "
-            f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {r['epoch_ms']:,.1f} | "
+            f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | "
+            f"{toward_worse(r.get('epoch_ms'), 1, higher_is_better=False)} | "
             f"{toward_worse(r.get('vs_torch_eager'), 3, higher_is_better=True)} | "
             f"{toward_worse(r.get('step_time_vs_numpy'), 3, higher_is_better=False)} | "
             f"{r['compile_s']:.2f} | {r['peak_mb']:.0f} | {mfu_text(r)} |"
@@ -524,7 +525,7 @@ def markdown_table(results: dict) -> str:
     roof = results["roofline"]
     text = (
         f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s "
-        f"({roof.get('n')}² `jnp.dot`, best of 10, in the best of {results.get('roofline_rounds', 2)} rounds)."
+        f"({roof.get('n')}² `jnp.dot`, the best of 10 calls in each of {results.get('roofline_rounds', 2)} runs)."
     )
     peaks = sorted({r["peak"] for r in results["rows"] if "mfu" in r})
     return "\n".join(table) + text + (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"

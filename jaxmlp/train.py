@@ -205,7 +205,7 @@ def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
 def training_loss(program: Program, params, batch_stats, x: jax.Array, y: jax.Array, dropout_key) -> tuple:
     """Mean training-mode loss of `params` on (x, y), and (logits, the batch statistics it updated).
 
-    The function `train_step` and the probe differentiate; `dropout_key` None means the model draws nothing.
+    What `train_step` and the layer-statistics probe differentiate; with `dropout_key` None nothing is drawn.
     """
     model = nnx.merge(program.graphdef, params, batch_stats, copy=True)
     logits = model(x, train=True, rngs=nnx.Rngs(dropout=dropout_key) if dropout_key is not None else None)

@@ -16,6 +16,8 @@ def run_quick(name, tmp_path, *extra):
         assert os.path.getsize(tmp_path / f"{name}.{ext}") > 200, ext
     results = json.loads((tmp_path / f"{name}.json").read_text())
     assert results["machine"]["cores"] >= 1 and "jax" in results["machine"]["versions"]
+    # `jaxmlp bench NAME ARGS` is `python -m benchmarks.NAME ARGS`: main(argv) gets ARGS and records them
+    assert results["command"] == " ".join(["python -m benchmarks." + name, "--quick", "--out", str(tmp_path), *extra])
     return results
 
 
@@ -108,7 +110,7 @@ def test_numpy_baseline_adam_equals_optax():
         np.testing.assert_allclose(ours, ref, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["time_to_accuracy", "scaling", "tracer_mnist"])
+@pytest.mark.parametrize("name", ["time_to_accuracy", "scaling", "tracer_mnist", "measured_here"])
 def test_other_benchmarks_quick(tmp_path, name):
     results = run_quick(name, tmp_path)
     assert results["rows"] and not [r for r in results["rows"] if "error" in r], results["rows"]
@@ -117,6 +119,12 @@ def test_other_benchmarks_quick(tmp_path, name):
     if name == "scaling":
         assert [r["devices"] for r in results["rows"]] == [1, 2]
         assert all(r["samples_per_s"] > 0 for r in results["rows"]) and results["rows"][0]["relative"] == 1.0
+    if name == "measured_here":
+        (row,) = results["rows"]
+        assert row["epochs"] == 2 and row["seconds"] > 0 and 0.5 < row["metrics"]["test_accuracy"] <= 1
+        assert (
+            "| digits, 2 epochs | `jaxmlp train --dataset digits --epochs 2` |" in (tmp_path / f"{name}.md").read_text()
+        )
     if name == "tracer_mnist":
         assert results["rows"][-1]["test_accuracy"] > 0.8
 

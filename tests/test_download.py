@@ -57,22 +57,23 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(mirror, name, body[start:])
 
     def _send(self, mirror, name, payload):
+        mirror.gate.wait()  # a test may hold every download here
         if mirror.drops.get(name, 0) > 0 and not self.command == "HEAD":
             mirror.drops[name] -= 1
             self.wfile.write(payload[: len(payload) // 2])  # then hang up mid-file
             self.close_connection = True
             return
-        for i in range(0, len(payload), 4096):
-            self.wfile.write(payload[i : i + 4096])
-            time.sleep(mirror.delay)
+        self.wfile.write(payload)
 
 
 class Mirror:
     """A real HTTP server on 127.0.0.1 in this process: serves `files`, can hang up mid-file or send wrong bytes."""
 
-    def __init__(self, files, wrong=(), drops=None, ranges=True, delay=0.0, short=False):
+    def __init__(self, files, wrong=(), drops=None, ranges=True, short=False):
         self.files, self.wrong, self.drops, self.short = dict(files), set(wrong), dict(drops or {}), short
-        self.ranges, self.delay, self.requests = ranges, delay, []
+        self.ranges, self.requests = ranges, []
+        self.gate = threading.Event()
+        self.gate.set()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.mirror = self
@@ -345,15 +346,30 @@ def run_fetch(mirror_url, *extra):
     )
 
 
+def wait_for(condition, seconds=120):
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
 def test_two_concurrent_fetches_end_with_one_good_copy(files):
-    mirror = Mirror(files, delay=0.01)  # about a second per run, so the two overlap
-    first, second = run_fetch(mirror.url), run_fetch(mirror.url)
-    outs = [p.communicate(timeout=120) for p in (first, second)]
+    mirror = Mirror(files)
+    mirror.gate.clear()  # the first fetch's first download waits here, holding the dataset's lock
+    first = run_fetch(mirror.url)
+    wait_for(lambda: mirror.gets("t10k-images-idx3-ubyte.gz"))
+    second = run_fetch(mirror.url)
+    said = []
+    reader = threading.Thread(target=lambda: said.extend(second.stderr), daemon=True)
+    reader.start()
+    wait_for(lambda: any("another process is fetching" in line for line in said) or len(mirror.requests) > 2)
+    mirror.gate.set()
+    outs = [first.communicate(timeout=120), (second.wait(timeout=120), reader.join(timeout=10))]
     mirror.close()
-    assert [first.returncode, second.returncode] == [0, 0], outs
+    assert [first.returncode, second.returncode] == [0, 0], (outs, said)
+    assert any("another process is fetching" in line for line in said), said  # it waited for the lock
+    assert all(len(mirror.gets(f)) == 1 for f in files), mirror.requests  # then found the first's files
     assert cache_listing() == [".lock"] + sorted(files)
-    assert all(len(mirror.gets(f)) == 1 for f in files), mirror.requests  # the second found the first's files
-    assert any("another process is fetching" in err for _, err in outs)
 
 
 def test_cli_bar_wrong_train_files_exit_2_and_keep_the_verified_test_files(files):
@@ -366,3 +382,13 @@ def test_cli_bar_wrong_train_files_exit_2_and_keep_the_verified_test_files(files
     assert proc.returncode == 2 and len(errors) == 1 and out == ""
     assert TRAIN_IMAGES in errors[0] and "checksum mismatch" in errors[0]
     assert cache_listing() == [".lock", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+def test_a_prepared_tfds_copy_comes_before_the_cache(files, monkeypatch):
+    mirror = Mirror(files)
+    download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    monkeypatch.setattr(data, "_prepared", lambda name, data_dir: True)  # preparing a real copy needs TensorFlow
+    with tfds.testing.mock_data(num_examples=24):
+        ds = data.load_dataset("mnist", log=pytest.fail)
+    assert len(ds.y_train) == 24 and ds.x_train.shape == (24, 784)  # TFDS's mock records, not the cached 300
