@@ -36,7 +36,8 @@ def explain_autograd(out_dir: str) -> None:
     _show_backward(loss, params)
     _show_freed(loss)
     _write_figure(nn.CrossEntropyLoss()(model(x), y), params, out_dir)  # a new graph: the old one's tensors are freed
-    _show_jax_side(params, x, y)
+    jax_loss = _show_jax_side(params, x, y)
+    _hessian_vector_product(model, x, y, jax_loss)
 
 
 def _show_graph(loss, params: dict) -> None:
@@ -83,7 +84,7 @@ def _show_freed(loss) -> None:
     try:
         _ = addmm._saved_mat1
     except RuntimeError as e:
-        print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {str(e)[:110]}...")
+        print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {e}")
     print(
         "A second loss.backward() fails the same way: the activations it needs are gone (hence `retain_graph=True`). "
         "Freeing them early lowers the peak during backward; the graph itself (nodes and all they hold) is freed "
@@ -92,6 +93,7 @@ def _show_freed(loss) -> None:
 
 
 def _write_figure(loss, params: dict, out_dir: str) -> None:
+    """Section 4: the graph as Graphviz DOT, drawn as a PNG where Graphviz is installed."""
     from tracer import viz
 
     _section("4. The graph as a figure")
@@ -99,13 +101,17 @@ def _write_figure(loss, params: dict, out_dir: str) -> None:
     dot = viz.make_dot(loss, params, show_saved=True)
     dot_path = os.path.join(out_dir, "mlp_graph.dot")
     write_atomic(dot_path, dot)
+    png_path = os.path.join(out_dir, "mlp_graph.png")
     try:
-        print(f"wrote {viz.render(dot, os.path.join(out_dir, 'mlp_graph.png'))} (and {dot_path})")
+        print(f"wrote {viz.render(dot, png_path)} (and {dot_path})")
     except FileNotFoundError as e:
-        print(f"wrote {dot_path}; {e}, then: dot -Tpng {dot_path} -o mlp_graph.png")
+        print(f"wrote {dot_path}, the graph in Graphviz's DOT language. To draw it: {e}, then run")
+        print(f"    dot -Tpng {dot_path} -o {png_path}")
+        print("or paste the file's text into any online Graphviz viewer.")
 
 
-def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
+def _show_jax_side(params: dict, x, y: np.ndarray):
+    """Section 5: jax.grad's derivative as a program (one layer's, in full), its gradients beside tracer's."""
     import jax
     import jax.numpy as jnp
 
@@ -120,11 +126,21 @@ def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
                 h = jax.nn.relu(h)
         return -jnp.mean(jax.nn.log_softmax(h)[jnp.arange(len(y)), y])
 
-    print("The jaxpr of jax.grad(loss): the derivative, written out as a program before it runs.\n")
-    print(jax.make_jaxpr(jax.grad(jax_loss))(jparams, jnp.asarray(x.data), jnp.asarray(y)))
+    whole = jax.make_jaxpr(jax.grad(jax_loss))(jparams, jnp.asarray(x.data), jnp.asarray(y))
+    print(
+        "jax.grad(loss) is a program written out before it runs: for this MLP, a jaxpr of "
+        f"{len(whole.jaxpr.eqns)} equations (print it with jax.make_jaxpr(jax.grad(loss))(params, x, y)).\n"
+        "One layer shows the pattern. The jaxpr of the gradient of sum(relu(x @ W.T + b)) in W, for 4 inputs of 3\n"
+        "features and 2 units: the forward ops, then the backward ones (the ReLU mask, a transposed product):\n"
+    )
+
+    def one_layer(w, b, x):
+        return jnp.sum(jnp.maximum(x @ w.T + b, 0.0))  # relu
+
+    print(jax.make_jaxpr(jax.grad(one_layer))(jnp.ones((2, 3)), jnp.zeros(2), jnp.ones((4, 3))))
     grads = jax.grad(jax_loss)(jparams, jnp.asarray(x.data), jnp.asarray(y))
     worst = max(float(np.max(np.abs(np.asarray(grads[n]) - p.grad.data))) for n, p in params.items())
-    print(f"\nSame gradients as tracer's backward: max |difference| = {worst:.2e}")
+    print(f"\nThe whole MLP's gradients equal tracer's backward: max |difference| = {worst:.2e}")
     print(
         textwrap.dedent("""
         The contrast: tracer/PyTorch build the graph *while* the forward runs (a tape of nodes, rebuilt every
@@ -133,3 +149,53 @@ def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
         input shape and dtype, and XLA compiles forward and backward together.
         """)
     )
+    return jax_loss
+
+
+def _hessian_vector_product(model, x, y, jax_loss) -> None:
+    """Section 6: H·v of the loss in the first layer's weights, by double backward and by jax.jvp(jax.grad)."""
+    import jax
+    import jax.numpy as jnp
+
+    import tracer
+    import tracer.nn as nn
+    from tracer import viz
+
+    _section("6. Second order: a Hessian-vector product, by double backward and by jax.jvp(jax.grad(...))")
+    params = dict(model.named_parameters())
+    w1 = params["0.weight"]
+    v = np.random.default_rng(0).standard_normal(w1.shape).astype(w1.dtype)
+    loss = nn.CrossEntropyLoss()(model(x), y)
+    (g,) = tracer.autograd.grad(loss, w1, create_graph=True)
+    (hv,) = tracer.autograd.grad((g * tracer.Tensor(v)).sum(), w1)
+    print(
+        textwrap.dedent(f"""
+        tracer.autograd.grad(loss, w1, create_graph=True) runs every backward formula as tracer ops, so the
+        gradient has a graph of its own: g.grad_fn = {g.grad_fn}, {len(viz.walk(g.grad_fn))} nodes. Differentiating
+        (g · v) once more gives H·v, the product of the Hessian of the loss in w1 with a direction v, without
+        ever forming the {w1.data.size}x{w1.data.size} Hessian.
+        """)
+    )
+    jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
+    xj, yj = jnp.asarray(x.data), jnp.asarray(y)
+
+    def loss_in_w1(w):
+        return jax_loss({**jparams, "0.weight": w}, xj, yj)
+
+    def hvp(w, v):
+        return jax.jvp(jax.grad(loss_in_w1), (w,), (v,))[1]  # forward mode over reverse mode
+
+    program = jax.make_jaxpr(hvp)(jparams["0.weight"], jnp.asarray(v))
+    print(
+        "JAX composes its transformations instead: jax.jvp(jax.grad(loss)), forward mode over reverse mode, one "
+        f"program of {len(program.jaxpr.eqns)} equations\n(jax.make_jaxpr(hvp)(w, v) prints them). The same "
+        "composition on sum((x @ W.T)²), for 4 inputs of 3 features and 2 units:\n"
+    )
+
+    def tiny_hvp(w, v, x):
+        return jax.jvp(jax.grad(lambda w: jnp.sum((x @ w.T) ** 2)), (w,), (v,))[1]
+
+    print(jax.make_jaxpr(tiny_hvp)(jnp.ones((2, 3)), jnp.ones((2, 3)), jnp.ones((4, 3))))
+    expected = np.asarray(hvp(jparams["0.weight"], jnp.asarray(v)))
+    worst = float(np.max(np.abs(expected - hv.data)))
+    print(f"\n|H·v| = {np.linalg.norm(expected):.4f}; tracer's double backward vs JAX: max |difference| = {worst:.2e}")

@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from jaxmlp.data import load_digits
 from jaxmlp.idx import write_idx
@@ -64,3 +65,10 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _skip_is_failure(outcome.get_result(), "collection")
+
+
+# Hypothesis: a quick random profile for development, and a larger derandomized one for CI (set CI=1, or pass
+# --hypothesis-profile ci), so a CI failure reproduces exactly and a green CI run means the same examples passed.
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")

@@ -13,6 +13,7 @@ import pytest
 import tracer
 import tracer.nn as nn
 from tracer import viz
+from tracer.utils import checkpoint
 
 
 def mlp():
@@ -364,3 +365,37 @@ def test_rand_returns_a_tensor_like_randn():
     r = tracer.rand(2, 3, requires_grad=True)
     assert isinstance(r, tracer.Tensor) and r.requires_grad and r.dtype == np.float32
     assert (r.data >= 0).all() and (r.data < 1).all()
+
+
+def _mlp_loss_and_grads(checkpointed: bool, p_drop: float = 0.2):
+    tracer.manual_seed(0)
+    m = nn.Sequential(
+        nn.Linear(784, 128), nn.ReLU(), nn.Dropout(p_drop), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10)
+    )
+    x = tracer.randn(32, 784)
+    hidden = nn.Sequential(*list(m._modules.values())[:5])
+    h = checkpoint.checkpoint(hidden, x) if checkpointed else hidden(x)
+    loss = nn.CrossEntropyLoss()(m._modules["5"](h), np.arange(32) % 10)
+    kept = viz.saved_bytes(loss)
+    loss.backward()
+    return kept, [p.grad.data for p in m.parameters()]
+
+
+def test_checkpoint_recomputes_instead_of_saving():
+    plain_bytes, plain = _mlp_loss_and_grads(checkpointed=False)
+    kept_bytes, grads = _mlp_loss_and_grads(checkpointed=True)
+    for a, b in zip(plain, grads):
+        np.testing.assert_array_equal(a, b)  # the same ops again, the same dropout mask: the same gradients
+    # Saved by the hidden layers without checkpointing: their input (32x784, as mm's mat1), the two ReLU outputs,
+    # the dropout mask's product and the weights the matrix products hold; with it, only the last layer's.
+    assert plain_bytes - kept_bytes >= 32 * 784 * 4 and kept_bytes < plain_bytes / 4
+
+
+def test_saved_tensors_hooks_see_every_saved_tensor_and_feed_backward():
+    packed = []
+    w = tracer.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    with tracer.autograd.graph.saved_tensors_hooks(lambda t: packed.append(t) or len(packed) - 1, packed.__getitem__):
+        y = (w * w).exp().sum()  # MulBackward0 saves self and other, ExpBackward0 its result
+    assert len(packed) == 3 and viz.saved_bytes(y) == 0  # the graph holds positions, the hook holds the tensors
+    y.backward()
+    np.testing.assert_allclose(w.grad.data, 2 * w.data * np.exp(w.data * w.data), rtol=1e-6)

@@ -208,3 +208,210 @@ def test_flatten_from_numpy_and_enable_grad_equal_torch():
                 assert (w * 2).requires_grad
             assert not (w * 2).requires_grad
         assert lib.enable_grad()(lambda t: (t * 2).requires_grad)(w)
+
+
+def test_create_graph_gradients_carry_graphs_like_torch():
+    for lib in (tracer, torch):
+        x = lib.tensor([1.5, 2.0], requires_grad=True)
+        (g,) = lib.autograd.grad(x.exp().sum(), x, create_graph=True)
+        assert g.grad_fn.name() == "MulBackward0"  # grad * result: the seed (no edge) times exp's saved output
+        assert [n if n is None else n.name() for n, _ in g.grad_fn.next_functions] == [None, "ExpBackward0"]
+        with pytest.warns(UserWarning, match="create a reference cycle"):
+            (x**3).sum().backward(create_graph=True)
+        assert x.grad.grad_fn.name() == "torch::autograd::CopyBackwards" and x.grad.requires_grad
+
+
+@pytest.mark.parametrize("name", ["jacobian", "hessian", "vjp", "jvp", "vhp", "hvp"])
+def test_functional_equals_torch(name):
+    a, b = np.array([[0.3, -1.2, 2.0], [0.1, 0.4, -0.7]]), np.array([[0.5, -1.0], [2.0, 0.3], [-0.4, 1.1]])
+
+    def f(lib):
+        if name in ("jacobian", "vjp", "jvp"):  # two outputs
+            return lambda x, y: ((x.exp() @ y).tanh(), (x * x).sum())
+        return lambda x, y: ((x.exp() @ y).tanh() * 2.0).sum()
+
+    def call(lib, module, wrap):
+        xs = (wrap(a), wrap(b))
+        if name in ("jacobian", "hessian"):
+            return getattr(module, name)(f(lib), xs)
+        v = (wrap(np.ones((2, 2))), wrap(np.array(1.0))) if name == "vjp" else (wrap(a * 0.5), wrap(b - 1.0))
+        return getattr(module, name)(f(lib), xs, v)
+
+    ours = call(tracer, tracer.autograd.functional, tracer.tensor)
+    theirs = call(torch, torch.autograd.functional, torch.tensor)
+    flat = lambda r: [t for item in r for t in (item if isinstance(item, tuple) else (item,))]
+    flat_ours, flat_theirs = flat(flat(ours)), flat(flat(theirs))
+    assert len(flat_ours) == len(flat_theirs)
+    for o, t in zip(flat_ours, flat_theirs):
+        assert tuple(o.shape) == tuple(t.shape)
+        np.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_forward_ad_equals_torch():
+    def run(lib, fw):
+        with fw.dual_level():
+            x = fw.make_dual(lib.tensor([0.3, -1.2, 2.0]), lib.tensor([1.0, 0.5, -2.0]))
+            w = lib.tensor([[0.2, -0.4, 0.1], [1.0, 0.3, -0.7]])
+            out = fw.unpack_dual(((w @ x.view(3, 1)).tanh().exp() * x.sum()).log_softmax(0))
+            nested = _message(lambda: fw.dual_level().__enter__())
+            size = _message(lambda: fw.make_dual(lib.ones(2), lib.ones(3)))
+        outside = _message(lambda: fw.make_dual(lib.ones(2), lib.ones(2)))
+        return type(out).__name__, out._fields, out.tangent.numpy().tolist(), nested, size, outside
+
+    ours, theirs = run(tracer, tracer.autograd.forward_ad), run(torch, torch.autograd.forward_ad)
+    assert ours[:2] == theirs[:2] and ours[3:] == theirs[3:]
+    np.testing.assert_allclose(ours[2], theirs[2], rtol=1e-6)
+
+
+def _functions(lib):
+    """The same custom Functions, written once against either library."""
+    base = lib.autograd.Function
+
+    class Scale(base):  # a non-tensor argument, two outputs (the second non-differentiable), a saved output
+        @staticmethod
+        def forward(ctx, x, k, w):
+            y = (x * w).exp() * k
+            ctx.save_for_backward(x, w, y)
+            ctx.mark_non_differentiable(flag := x.abs())
+            ctx.seen = ctx.needs_input_grad
+            return y, flag
+
+        @staticmethod
+        def backward(ctx, grad, grad_flag):
+            x, w, y = ctx.saved_tensors
+            ctx.got_zeros = grad_flag.sum().item() == 0  # a gradient that never came is materialized as zeros
+            return grad * y * w, None, grad * y * x
+
+    class Twice(base):  # modifies its input in place
+        @staticmethod
+        def forward(ctx, x):
+            x.mul_(2.0)
+            ctx.mark_dirty(x)
+            return x
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * 2.0
+
+    class Square(base):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        @lib.autograd.function.once_differentiable
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2.0 * x * grad
+
+    return Scale, Twice, Square
+
+
+def _custom(lib):
+    Scale, Twice, Square = _functions(lib)
+    x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    w = lib.tensor([1.5, 0.5, -0.25], requires_grad=True)
+    y, flag = Scale.apply(x, 3.0, w)
+    node = y.grad_fn
+    facts = [node.name(), [n.name() for n, _ in node.next_functions], flag.requires_grad, node.seen]
+    facts.append(node.saved_tensors[2] is not y and node.saved_tensors[0] is x)  # an output is packed, an input not
+    (gx, gw) = lib.autograd.grad(y.sum(), [x, w], create_graph=True)
+    facts.append(node.got_zeros)
+    (hx,) = lib.autograd.grad((gx * gw).sum(), x)  # double backward through a custom Function
+    b = x * 1.0
+    c = Twice.apply(b)
+    facts += [c is b, c.grad_fn.name(), b._version]
+    c.sum().backward()
+    z = lib.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = lib.autograd.grad(Square.apply(z).sum(), z, create_graph=True, grad_outputs=lib.ones((), requires_grad=True))
+    facts += [g.requires_grad, _message(lambda: g.sum().backward())]
+    return facts, [t.detach().numpy() for t in (y, gx, gw, hx, x.grad)]
+
+
+def test_custom_functions_equal_torch():
+    ours, theirs = _custom(tracer), _custom(torch)
+    assert ours[0] == theirs[0]
+    for o, t in zip(ours[1], theirs[1]):
+        np.testing.assert_allclose(o, t, rtol=1e-6)
+
+
+def test_custom_function_errors_equal_torch():
+    def bad(lib, returns):
+        class Bad(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, k):
+                return x * k
+
+            @staticmethod
+            def backward(ctx, g):
+                return returns(g)
+
+        x = lib.ones(1, requires_grad=True)
+        return lambda: Bad.apply(x, 2.0).sum().backward() or x.grad.item()
+
+    for returns in (lambda g: (g, g), lambda g: (g,), lambda g: g):
+        assert _message(bad(tracer, returns)) == _message(bad(torch, returns))
+    surplus = lambda g: (g * 3.0, None, None)  # trailing Nones beyond the arguments are dropped
+    assert bad(tracer, surplus)() == bad(torch, surplus)() == 3.0
+
+
+def test_saved_tensors_hooks_equal_torch():
+    def run(lib):
+        calls = []
+
+        def pack(t):
+            calls.append(tuple(t.shape))
+            return lib.tensor(t.detach().numpy() * 2.0)  # what backward gets back: a doubled copy
+
+        w = lib.tensor([0.5, 1.0, 2.0], requires_grad=True)
+        with lib.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = ((w * w).exp() + w.tanh()).sum()
+        y.backward()
+        return calls, w.grad.numpy()
+
+    (ours, g_ours), (theirs, g_theirs) = run(tracer), run(torch)
+    assert ours == theirs
+    np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-6)
+
+
+def test_checkpoint_equals_torch():
+    def run(lib, checkpoint):
+        lib.manual_seed(0)
+        w1 = lib.tensor(np.linspace(-1, 1, 12).reshape(4, 3), requires_grad=True)
+        w2 = lib.tensor(np.linspace(0.5, -0.5, 8).reshape(2, 4), requires_grad=True)
+        x = lib.tensor(np.linspace(-2, 2, 15).reshape(5, 3))
+        h = checkpoint(lambda x: (x @ w1.T).tanh().relu(), x, use_reentrant=False)
+        (h @ w2.T).exp().sum().backward()
+        return w1.grad.numpy(), w2.grad.numpy()
+
+    for ours, theirs in zip(
+        run(tracer, tracer.utils.checkpoint.checkpoint), run(torch, torch.utils.checkpoint.checkpoint)
+    ):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_anomaly_mode_equals_torch():
+    def nan(lib):
+        x = lib.tensor([-1.0, 2.0], requires_grad=True)
+        with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
+            mode = lib.autograd.detect_anomaly()
+        with mode, np.errstate(invalid="ignore"):
+            y = x**0.5  # the forward call the warning points at
+            with pytest.warns(UserWarning, match="Error detected in PowBackward0") as record:
+                message = _message(lambda: y.sum().backward())
+        return message, str(record[0].message)
+
+    (ours, our_warning), (theirs, their_warning) = nan(tracer), nan(torch)
+    assert ours == theirs == "Function 'PowBackward0' returned nan values in its 0th output."
+    assert our_warning.splitlines()[0] == their_warning.splitlines()[0]  # "Error detected in PowBackward0. ..."
+    assert "test_tracer_vs_torch.py" in our_warning and "y = x**0.5" in our_warning
+    assert not tracer.is_anomaly_enabled()
+    for lib in (tracer, torch):
+        with lib.autograd.set_detect_anomaly(True, check_nan=False):
+            assert lib.is_anomaly_enabled() and not lib.is_anomaly_check_nan_enabled()
+            messages = [_message(case) for case in _inplace_variants(lib)]
+        assert not lib.is_anomaly_enabled()
+        if lib is tracer:
+            ours = messages
+    assert ours == messages and "Good luck!" in ours[0]

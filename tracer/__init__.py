@@ -14,7 +14,9 @@ from tracer import (
     nn,
     ops,  # noqa: F401  (installs Tensor operators)
     optim,
+    utils,
 )
+from tracer.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
 from tracer.graph import AccumulateGrad, Node
 from tracer.ops import abs, addmm, clamp, clone, exp, flatten, log, log_softmax, max, mean, mm, relu, sigmoid, sum, tanh
 from tracer.tensor import (
@@ -40,6 +42,7 @@ __all__ = [
     "autograd",
     "nn",
     "optim",
+    "utils",
     "enable_grad",
     "from_numpy",
     "get_default_dtype",
@@ -52,6 +55,8 @@ __all__ = [
     "tensor",
     "zeros",
     "is_grad_enabled",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
     "abs",
     "addmm",
     "clamp",

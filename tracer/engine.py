@@ -28,10 +28,13 @@ needs no recursion.
 from __future__ import annotations
 
 import itertools
+import warnings
 from heapq import heappop, heappush
 
+import numpy as np
+
 from tracer.graph import AccumulateGrad, GraphRoot, Node
-from tracer.tensor import Tensor, _grad_enabled
+from tracer.tensor import Tensor, _anomaly, _grad_enabled
 
 
 def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
@@ -113,12 +116,7 @@ def _run(edges, grads, retain_graph, capture, trace):
                     captured[(node, nr)] = g
             if isinstance(node, AccumulateGrad) or node not in needed:
                 continue  # grad() returns gradients instead of accumulating them, and runs only what leads there
-        if inputs and inputs[0] is None:  # no gradient arrived (a hook cut it): none leaves, as in PyTorch
-            outputs = (None,) * len(node.next_functions)
-        elif node._pre_hooks or node._post_hooks:
-            outputs = _call_function(node, inputs)
-        else:
-            outputs = node.backward(*inputs)
+        outputs = _apply_detecting_anomalies(node, inputs) if _anomaly[0] else _apply(node, inputs)
         if trace is not None:
             trace.append((node, inputs))
         if not retain_graph and node._saved:
@@ -139,6 +137,33 @@ def _run(edges, grads, retain_graph, capture, trace):
     if captured is not None:
         return [captured[edge] for edge in capture]
     return None
+
+
+def _apply(node: Node, inputs: list):
+    if inputs and inputs[0] is None:  # no gradient arrived (a hook cut it): none leaves, as in PyTorch
+        return (None,) * len(node.next_functions)
+    if node._pre_hooks or node._post_hooks:
+        return _call_function(node, inputs)
+    return node.backward(*inputs)
+
+
+def _apply_detecting_anomalies(node: Node, inputs: list):
+    """Anomaly mode: a node that fails, or returns NaN, is reported with the forward call that created it."""
+    try:
+        outputs = _apply(node, inputs)
+        for i, g in enumerate(outputs):
+            if _anomaly[1] and g is not None and np.isnan(getattr(g, "data", g)).any():
+                raise RuntimeError(f"Function '{node.name()}' returned nan values in its {i}th output.")
+    except Exception:
+        if node._forward_stack is not None:
+            warnings.warn(
+                f"Error detected in {node.name()}. Traceback of forward call that caused the error:\n"
+                + node._forward_stack,
+                UserWarning,
+                stacklevel=2,
+            )
+        raise
+    return outputs
 
 
 def _as_tensors(grads) -> tuple:

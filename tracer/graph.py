@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from tracer.tensor import RemovableHandle, Tensor, _grad_enabled
+from tracer.tensor import RemovableHandle, Tensor, _anomaly, _grad_enabled, _saved_tensors_hooks
 
 _sequence = itertools.count()
 
@@ -48,12 +48,21 @@ class SavedTensor:
     its array and version counter only, without its `grad_fn`: the tensor points at its node, so keeping the
     tensor would close a cycle (output -> grad_fn -> saved output) that only the cycle collector frees. `unpack`
     rebuilds it with the saving node as its `grad_fn` (`saved_variable.cpp`: `grad_fn = saved_for`).
+
+    Inside `tracer.autograd.graph.saved_tensors_hooks(pack, unpack)`, only `pack(tensor)`'s result is kept and
+    `unpack` turns it back into a tensor when backward needs it; versions cannot be followed through the hooks,
+    so none is checked (as in PyTorch).
     """
 
-    __slots__ = ("tensor", "data", "version_counter", "version", "is_output")
+    __slots__ = ("tensor", "data", "version_counter", "version", "is_output", "packed", "unpack_hook")
 
     def __init__(self, tensor: Tensor, is_output: bool = False):
         self.is_output = is_output and tensor.grad_fn is not None
+        self.unpack_hook = None
+        if _saved_tensors_hooks:
+            pack, self.unpack_hook = _saved_tensors_hooks[-1]
+            self.packed, self.tensor, self.data = pack(tensor), None, None
+            return
         self.tensor = None if self.is_output else tensor
         self.data = tensor.data
         self.version_counter = tensor._shared_version_counter()  # an in-place op bumps it after saving
@@ -61,6 +70,8 @@ class SavedTensor:
 
     def unpack(self, node: Node) -> Tensor:
         """The saved tensor, after checking that it was neither freed nor modified in place since."""
+        if self.unpack_hook is not None:
+            return self._unpack_hooked(node)
         if self.data is None:
             raise RuntimeError(FREED_MESSAGE)
         if self.version_counter.value != self.version:
@@ -72,18 +83,44 @@ class SavedTensor:
         t.grad_fn, t._version_counter = node, self.version_counter
         return t
 
+    def _unpack_hooked(self, node: Node) -> Tensor:
+        if self.packed is _RELEASED:
+            raise RuntimeError(FREED_MESSAGE)
+        t = self.unpack_hook(self.packed)
+        if self.is_output:  # as unpack does: the saving node becomes its grad_fn
+            t = Tensor(t.data)
+            t.grad_fn = node
+        return t
+
+    def describe(self) -> str:
+        """Its shape, or what became of it, for printing a graph."""
+        if self.unpack_hook is not None:
+            return "freed" if self.packed is _RELEASED else "packed by a hook"
+        return "freed" if self.data is None else str(tuple(self.data.shape))
+
     def release(self) -> None:
         self.tensor = self.data = None
+        if self.unpack_hook is not None:
+            self.packed = _RELEASED
+
+
+_RELEASED = object()  # what a hook-packed saved tensor holds after backward freed it
 
 
 def modified_message(data: np.ndarray, grad_fn: Node | None, version: int, expected: int) -> str:
     """PyTorch's text for a saved tensor changed in place (`SavedVariable::unpack`)."""
     which = f", which is output 0 of {grad_fn.forward_op_name()}," if grad_fn is not None else ""
+    hint = (
+        "Hint: the backtrace further above shows the operation that failed to compute its gradient. The "
+        "variable in question was changed in there or anywhere later. Good luck!"
+        if _anomaly[0]
+        else "Hint: enable anomaly detection to find the operation that failed to compute its gradient, with "
+        "torch.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
     return (
         "one of the variables needed for gradient computation has been modified by an inplace operation: "
         f"[{type_name(data)} {list(data.shape)}]{which} is at version {version}; expected version {expected} "
-        "instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
-        "with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+        f"instead. {hint}"
     )
 
 
@@ -115,6 +152,7 @@ class Node:
     _tensor_pre_hooks: dict[int, list] = _NONE  # output_nr -> hooks of the non-leaf tensor it made
     _retain_grad: dict[int, object] = _NONE  # output_nr -> weakref to a non-leaf that wants .grad
     _saved: dict[str, SavedTensor] = _NONE  # name -> saved tensor, for the nodes whose formula needs any
+    _forward_stack: str | None = None  # in anomaly mode: where the forward op was called
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -148,7 +186,7 @@ class Node:
             return s.unpack(self)
         if s.data is not None and s.version_counter.value == s.version:
             return s.data  # the common case, without unpack's call
-        return s.unpack(self)  # raises the error that says what went wrong
+        return s.unpack(self).data  # (saved through hooks), or raises the error that says what went wrong
 
     def saved_data(self, name: str) -> np.ndarray:
         """The saved array, in either mode: for masks and other quantities a formula treats as constants."""
@@ -168,7 +206,7 @@ class Node:
     def backward(self, *grads):
         raise NotImplementedError
 
-    def needs_input_grad(self, i: int) -> bool:
+    def should_compute_output(self, i: int) -> bool:
         """Whether input `i` leads anywhere: PyTorch's `task_should_compute_output`, which lets a
         backward formula skip work (the input gradient of a first layer, say)."""
         return self.next_functions[i][0] is not None
@@ -254,6 +292,9 @@ class AccumulateGrad(Node):
 
 class CopyBackwards(Node):
     """The copy AccumulateGrad makes of a gradient that carries a graph: the gradient passes unchanged."""
+
+    def name(self) -> str:
+        return "torch::autograd::CopyBackwards"
 
     def backward(self, g):
         return (g,)

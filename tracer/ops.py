@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracer.autograd.anomaly_mode import forward_stack
 from tracer.graph import Node, unbroadcast
-from tracer.tensor import Tensor, _default_dtype, _grad_enabled, is_grad_enabled
+from tracer.tensor import Tensor, _anomaly, _default_dtype, _grad_enabled, _tangents, is_grad_enabled
 
 
 def as_tensor(x, like=None) -> Tensor:
@@ -42,8 +43,11 @@ def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
     No node is made under `no_grad()` or when no input requires grad (every edge is then `(None, 0)`).
     Otherwise the node gets `attrs` (the non-tensor values its class annotates) and saves what its class
     declares in `saves`: inputs by name, and the output as "result", packed without its grad_fn.
+    Inside `forward_ad.dual_level()`, the output also gets its tangent, by the node class's `jvp` rule.
     """
     out = Tensor(data)
+    if _tangents[0] is not None:
+        _push_tangent(out, node_cls, inputs, attrs)
     if not _grad_enabled[0]:  # (is_grad_enabled() without the call)
         return out
     edges = tuple([t.gradient_edge() for t in inputs])
@@ -53,9 +57,22 @@ def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
     for name, value in attrs.items():
         setattr(node, name, value)
     out.grad_fn = node
+    if _anomaly[0]:
+        node._forward_stack = forward_stack()
     for name, i in node_cls._save_plan:
         node.save(name, out if i < 0 else inputs[i], is_output=i < 0)
     return out
+
+
+def _push_tangent(out: Tensor, node_cls: type[Node], inputs: tuple, attrs: dict) -> None:
+    """Forward mode: `jvp(out, x, t, **attrs)` maps the inputs' values x and tangents t to the output's tangent."""
+    tangents = _tangents[0]
+    given = [tangents.get(x) for x in inputs]
+    if all(t is None for t in given):
+        return
+    t = [np.zeros_like(x.data) if g is None else g for g, x in zip(given, inputs)]
+    tangent = node_cls.jvp(out.data, [x.data for x in inputs], t, **attrs)
+    tangents[out] = np.asarray(tangent, dtype=out.dtype)
 
 
 # --- formulas on arrays or tensors: the steps where NumPy and tracer ops are spelled differently ------------
@@ -102,6 +119,10 @@ class AddBackward0(Node):
     other_shape: tuple
     alpha: float
 
+    @staticmethod
+    def jvp(out, x, t, alpha, **_):
+        return t[0] + alpha * t[1]
+
     def backward(self, g):
         return sum_to(g, self.self_shape), sum_to(g * self.alpha if self.alpha != 1 else g, self.other_shape)
 
@@ -117,6 +138,10 @@ class SubBackward0(Node):
     self_shape: tuple
     other_shape: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] - t[1]
+
     def backward(self, g):
         return sum_to(g, self.self_shape), sum_to(-g, self.other_shape)
 
@@ -127,6 +152,10 @@ def sub(a, b):
 
 
 class RsubBackward1(Node):  # Python scalar - tensor: the scalar is no tensor, so one edge
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return -t[0]
+
     def backward(self, g):
         return (-g,)
 
@@ -139,11 +168,15 @@ class MulBackward0(Node):
     inputs = ("self", "other")
     saves = ("self", "other")
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * x[1] + x[0] * t[1]
+
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
         return (
-            sum_to(g * b, a.shape) if self.needs_input_grad(0) else None,
-            sum_to(g * a, b.shape) if self.needs_input_grad(1) else None,
+            sum_to(g * b, a.shape) if self.should_compute_output(0) else None,
+            sum_to(g * a, b.shape) if self.should_compute_output(1) else None,
         )
 
 
@@ -155,6 +188,10 @@ def mul(a, b):
 class DivBackward0(Node):
     inputs = ("self", "other")
     saves = ("self", "other")
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] / x[1] - x[0] * t[1] / (x[1] * x[1])
 
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
@@ -170,6 +207,10 @@ class PowBackward0(Node):  # tensor ** scalar
     saves = ("self",)
     exponent: float
 
+    @staticmethod
+    def jvp(out, x, t, exponent, **_):
+        return t[0] * exponent * x[0] ** (exponent - 1) if exponent != 0 else 0 * t[0]
+
     def backward(self, g):
         x, p = self.saved("self"), self.exponent
         return (g * p * x ** (p - 1) if p != 0 else g * 0.0,)
@@ -178,6 +219,10 @@ class PowBackward0(Node):  # tensor ** scalar
 class PowBackward1(Node):  # tensor ** tensor
     inputs = ("self", "exponent")
     saves = ("self", "exponent", "result")
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * x[1] * x[0] ** (x[1] - 1) + t[1] * out * np.log(np.where(x[0] > 0, x[0], 1.0)) * (x[0] > 0)
 
     def backward(self, g):
         a, b, out = self.saved("self"), self.saved("exponent"), self.saved("result")
@@ -190,6 +235,10 @@ class PowBackward2(Node):  # Python scalar ** tensor
     saves = ("result",)
     base: float
 
+    @staticmethod
+    def jvp(out, x, t, base, **_):
+        return t[0] * out * np.log(base)
+
     def backward(self, g):
         return (g * self.saved("result") * float(np.log(self.base)),)
 
@@ -200,6 +249,10 @@ def rpow(a, base):
 
 class ReciprocalBackward0(Node):
     saves = ("result",)
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return -t[0] * out * out
 
     def backward(self, g):
         y = self.saved("result")
@@ -221,6 +274,10 @@ def pow(a, p):
 
 
 class NegBackward0(Node):
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return -t[0]
+
     def backward(self, g):
         return (-g,)
 
@@ -230,6 +287,10 @@ def neg(a):
 
 
 class CloneBackward0(Node):
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0]
+
     def backward(self, g):
         return (g,)
 
@@ -240,6 +301,10 @@ def clone(a):
 
 class ExpBackward0(Node):
     saves = ("result",)
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * out
 
     def backward(self, g):
         return (g * self.saved("result"),)
@@ -252,6 +317,10 @@ def exp(a):
 class LogBackward0(Node):
     saves = ("self",)
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] / x[0]
+
     def backward(self, g):
         return (g / self.saved("self"),)
 
@@ -263,6 +332,10 @@ def log(a):
 class ReluBackward0(Node):
     saves = ("result",)
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * (out > 0)
+
     def backward(self, g):
         return (g * (self.saved_data("result") > 0),)  # relu'' = 0: the mask is a constant
 
@@ -273,6 +346,10 @@ def relu(a):
 
 class TanhBackward0(Node):
     saves = ("result",)
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * (1 - out * out)
 
     def backward(self, g):
         y = self.saved("result")
@@ -286,6 +363,10 @@ def tanh(a):
 class SigmoidBackward0(Node):
     saves = ("result",)
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * out * (1 - out)
+
     def backward(self, g):
         y = self.saved("result")
         return (g * y * (1 - y),)
@@ -297,6 +378,10 @@ def sigmoid(a):
 
 class AbsBackward0(Node):
     saves = ("self",)
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] * np.sign(x[0])
 
     def backward(self, g):
         return (g * np.sign(self.saved_data("self")),)  # sign(0) = 0: PyTorch's abs'(0)
@@ -310,6 +395,10 @@ class ClampBackward1(Node):
     saves = ("self",)
     min: float | None
     max: float | None
+
+    @staticmethod
+    def jvp(out, x, t, min, max, **_):
+        return t[0] * ((x[0] >= (-np.inf if min is None else min)) & (x[0] <= (np.inf if max is None else max)))
 
     def backward(self, g):
         x = self.saved_data("self")
@@ -331,6 +420,10 @@ def clamp(a, min=None, max=None):
 class SumBackward0(Node):
     self_shape: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return np.sum(t[0])
+
     def backward(self, g):
         return (expand_to(g, self.self_shape),)
 
@@ -339,6 +432,10 @@ class SumBackward1(Node):
     self_shape: tuple
     dim: int | tuple
     keepdim: bool
+
+    @staticmethod
+    def jvp(out, x, t, dim, keepdim, **_):
+        return np.sum(t[0], axis=dim, keepdims=keepdim)
 
     def backward(self, g):
         return (expand_to(unsqueeze_reduced(g, self.self_shape, self.dim, self.keepdim), self.self_shape),)
@@ -354,6 +451,10 @@ def sum(a, dim=None, keepdim=False):
 class MeanBackward0(Node):
     self_shape: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return np.mean(t[0])
+
     def backward(self, g):
         return (expand_to(g / int(np.prod(self.self_shape)), self.self_shape),)
 
@@ -362,6 +463,10 @@ class MeanBackward1(Node):
     self_shape: tuple
     dim: int | tuple
     keepdim: bool
+
+    @staticmethod
+    def jvp(out, x, t, dim, keepdim, **_):
+        return np.mean(t[0], axis=dim, keepdims=keepdim)
 
     def backward(self, g):
         n = int(np.prod([self.self_shape[d] for d in np.atleast_1d(self.dim)]))
@@ -378,6 +483,10 @@ def mean(a, dim=None, keepdim=False):
 class MaxBackward1(Node):  # max over everything: ties share the gradient evenly (PyTorch's amax rule)
     saves = ("self", "result")
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return np.mean(t[0][x[0] == out])  # ties share, as in backward
+
     def backward(self, g):
         mask = self.saved_data("self") == self.saved_data("result")
         return (mask * (g / int(mask.sum())),)
@@ -388,6 +497,11 @@ class MaxBackward0(Node):  # max(dim): the gradient goes to the one index return
     dim: int
     keepdim: bool
     saved_indices: np.ndarray  # with the reduced dimension kept
+
+    @staticmethod
+    def jvp(out, x, t, dim, keepdim, saved_indices, **_):
+        chosen = np.take_along_axis(t[0], saved_indices, axis=dim)
+        return chosen if keepdim else np.squeeze(chosen, dim)
 
     def backward(self, g):
         chosen = np.zeros(self.self_shape, dtype=bool)
@@ -411,6 +525,10 @@ def max(a, dim=None, keepdim=False):
 class ViewBackward0(Node):
     self_shape: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0].reshape(out.shape)
+
     def backward(self, g):
         return (g.reshape(self.self_shape),)
 
@@ -429,6 +547,10 @@ def flatten(a, start_dim=0, end_dim=-1):
 class ExpandBackward0(Node):
     self_shape: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return np.broadcast_to(t[0], out.shape)
+
     def backward(self, g):
         return (sum_to(g, self.self_shape),)
 
@@ -439,6 +561,10 @@ def expand(a, *shape):
 
 
 class TBackward0(Node):
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0].T
+
     def backward(self, g):
         return (g.T,)
 
@@ -449,6 +575,10 @@ def t(a):
 
 class PermuteBackward0(Node):
     dims: tuple
+
+    @staticmethod
+    def jvp(out, x, t, dims, **_):
+        return np.transpose(t[0], dims)
 
     def backward(self, g):
         inverse = tuple(np.argsort(self.dims))
@@ -472,11 +602,15 @@ class MmBackward0(Node):
     saves = ("self", "mat2")
     mat2_strides: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] @ x[1] + x[0] @ t[1]
+
     def backward(self, g):
         a, b = self.saved("self"), self.saved("mat2")
         return (
-            (g @ b.T if self.needs_input_grad(0) else None),
-            (_mat2_grad(a, g, self.mat2_strides) if self.needs_input_grad(1) else None),
+            (g @ b.T if self.should_compute_output(0) else None),
+            (_mat2_grad(a, g, self.mat2_strides) if self.should_compute_output(1) else None),
         )
 
 
@@ -490,12 +624,16 @@ class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's o
     self_shape: tuple
     mat2_strides: tuple
 
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0] + t[1] @ x[2] + x[1] @ t[2]
+
     def backward(self, g):
         mat1, mat2 = self.saved("mat1"), self.saved("mat2")
         return (
-            sum_to(g, self.self_shape) if self.needs_input_grad(0) else None,
-            g @ mat2.T if self.needs_input_grad(1) else None,
-            _mat2_grad(mat1, g, self.mat2_strides) if self.needs_input_grad(2) else None,
+            sum_to(g, self.self_shape) if self.should_compute_output(0) else None,
+            g @ mat2.T if self.should_compute_output(1) else None,
+            _mat2_grad(mat1, g, self.mat2_strides) if self.should_compute_output(2) else None,
         )
 
 
@@ -508,10 +646,29 @@ def addmm(bias, mat1, mat2):
     return record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape, mat2_strides=mat2.data.strides)
 
 
+class StackBackward0(Node):  # stack along a new first dimension: one edge per stacked tensor
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return np.stack(t)
+
+    def backward(self, g):
+        return tuple(g[i] for i in range(len(self.next_functions)))
+
+
+def stack(tensors):
+    return record(np.stack([t.data for t in tensors]), StackBackward0, *tensors)
+
+
 class _ScatterIntoZeros(Node):
     """The backward of an indexing op: the gradient placed into zeros of the input's shape at `key`."""
 
     key: tuple
+
+    @staticmethod
+    def jvp(out, x, t, key, **_):
+        placed = np.zeros(out.shape, t[0].dtype)
+        np.add.at(placed, key, t[0])
+        return placed
 
     def backward(self, g):
         return (g[self.key],)  # placing, differentiated, is picking the same entries back out
@@ -542,6 +699,10 @@ def scatter_into_zeros(g, shape: tuple, key: tuple, node_cls: type[_ScatterIntoZ
 class SelectBackward0(Node):
     self_shape: tuple
     key: tuple
+
+    @staticmethod
+    def jvp(out, x, t, key, **_):
+        return t[0][key]
 
     def backward(self, g):
         return (scatter_into_zeros(g, self.self_shape, self.key, SelectBackwardBackward0),)
@@ -588,6 +749,10 @@ class LogSoftmaxBackward0(Node):
     saves = ("result",)
     dim: int
 
+    @staticmethod
+    def jvp(out, x, t, dim, **_):
+        return t[0] - np.add.reduce(np.exp(out) * t[0], axis=dim, keepdims=True)
+
     def backward(self, g):
         y = self.saved("result")
         return (g - exp_of(y) * sum_dim(g, self.dim, keepdim=True),)
@@ -601,6 +766,11 @@ class NllLossBackward0(Node):
     self_shape: tuple
     target: np.ndarray
     reduction: str
+
+    @staticmethod
+    def jvp(out, x, t, target, reduction, **_):
+        picked = -t[0][np.arange(len(target)), target]
+        return picked.mean() if reduction == "mean" else picked.sum()
 
     def backward(self, g):
         n = len(self.target)
@@ -634,6 +804,14 @@ def _normalization_stats(x, dim, eps: float):
     return mean_, (mean(centered * centered, dim, keepdim=True) + eps) ** -0.5
 
 
+def _normalization_jvp(x, t, dim, mean_, invstd):
+    """dy = dxhat·w + xhat·dw + db, where dxhat = invstd·(c - xhat·mean(xhat·c)) and c = dx - mean(dx)."""
+    (data, weight, _), (dx, dw, db) = x, t
+    xhat = (data - mean_) * invstd
+    c = dx - dx.mean(dim, keepdims=True)
+    return invstd * (c - xhat * (xhat * c).mean(dim, keepdims=True)) * weight + xhat * dw + db
+
+
 class _NormBackward(Node):
     """Batch and layer norm: y = (x - mean) * invstd * weight + bias, statistics over `dim`.
 
@@ -647,6 +825,10 @@ class _NormBackward(Node):
     eps: float
     saved_mean: np.ndarray
     saved_invstd: np.ndarray
+
+    @staticmethod
+    def jvp(out, x, t, dim, saved_mean, saved_invstd, **_):
+        return _normalization_jvp(x, t, dim, saved_mean, saved_invstd)
 
     def backward(self, g):
         x, w = self.saved("input"), self.saved("weight")
@@ -706,6 +888,8 @@ def add_(a: Tensor, b, alpha=1.0) -> Tensor:
         node = AddBackward0((a.gradient_edge(), b.gradient_edge()))
         node.self_shape, node.other_shape, node.alpha = a.shape, b.shape, alpha
         a.grad_fn = node
+    if _tangents[0] is not None and (a in _tangents[0] or b in _tangents[0]):  # forward mode: ta += alpha * tb
+        _tangents[0][a] = _tangents[0].get(a, 0) + alpha * _tangents[0].get(b, np.zeros_like(b.data))
     a.data += alpha * b.data if alpha != 1 else b.data
     a._bump_version()
     return a
@@ -719,6 +903,8 @@ def mul_(a: Tensor, scalar: float) -> Tensor:
         node.save("self", Tensor(a.data.copy()))
         node.save("other", Tensor(np.asarray(scalar, a.dtype)))
         a.grad_fn = node
+    if _tangents[0] is not None and a in _tangents[0]:
+        _tangents[0][a] = _tangents[0][a] * scalar
     a.data *= scalar
     a._bump_version()
     return a

@@ -3,7 +3,7 @@
 - `requires_grad`, `grad`, `grad_fn`, `is_leaf`: as in PyTorch.
 - `_version`: a counter shared with views made by `detach()`, bumped by every
   in-place op; saved tensors compare against it.
-- `_output_nr`: which output of `grad_fn` this tensor is (always 0 here).
+- `_output_nr`: which output of `grad_fn` this tensor is (0 but for custom Functions with several).
 - A leaf's `AccumulateGrad` is held *weakly* (`grad_accumulator_` in PyTorch's
   `variable.h`): the graph owns its accumulator, the accumulator owns the leaf,
   so no reference cycle runs through a parameter. A leaf's hooks therefore live
@@ -20,6 +20,9 @@ import numpy as np
 
 _grad_enabled = [True]
 _default_dtype = [np.dtype(np.float32)]  # torch.get_default_dtype(): what Python floats become
+_tangents = [None]  # inside forward_ad.dual_level(): a weak dict, tensor -> its tangent (an array)
+_anomaly = [False, True]  # anomaly mode: (enabled, check_nan)
+_saved_tensors_hooks: list = []  # (pack, unpack) pairs, innermost last: autograd.graph.saved_tensors_hooks
 
 
 def is_grad_enabled() -> bool:
@@ -110,9 +113,9 @@ class Tensor:
         "_retains_grad",
         "_backward_hooks",
         "_post_accumulate_grad_hooks",
+        "_output_nr",
         "__weakref__",
     )
-    _output_nr = 0  # which output of grad_fn this tensor is: every op here has one
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = data if dtype is None and type(data) is np.ndarray else np.asarray(data, dtype=dtype)
@@ -126,6 +129,7 @@ class Tensor:
         self._retains_grad = False
         self._backward_hooks = None  # a leaf's tensor hooks (a non-leaf's live on its grad_fn)
         self._post_accumulate_grad_hooks = None
+        self._output_nr = 0  # which output of grad_fn this is: always 0 but for a custom Function's outputs
 
     # --- autograd attributes ---------------------------------------------
     @property

@@ -38,9 +38,7 @@ def dump(tensor, params: dict | None = None) -> str:
         nexts = ", ".join(
             f"({ids[c]} {c.name()}, {nr})" if c is not None else f"(None, {nr})" for c, nr in n.next_functions
         )
-        saved = ", ".join(
-            f"_saved_{k}: {'freed' if s.tensor is None else tuple(s.tensor.shape)}" for k, s in n._saved.items()
-        )
+        saved = ", ".join(f"_saved_{k}: {s.describe()}" for k, s in n._saved.items())
         lines.append(
             f"{ids[n]:>4} {_label(n, names)}"
             + (f"  next_functions=({nexts})" if n.next_functions else "")
@@ -71,8 +69,7 @@ def make_dot(tensor, params: dict | None = None, show_saved: bool = False) -> st
                 out.append(f"  {id(c)} -> {id(n)};")
         if show_saved:
             for k, s in n._saved.items():
-                shape = "freed" if s.tensor is None else tuple(s.tensor.shape)
-                out.append(f'  s{id(n)}_{k} [label="{k}\\n{shape}" fillcolor="#ffd8a8" shape=ellipse];')
+                out.append(f'  s{id(n)}_{k} [label="{k}\\n{s.describe()}" fillcolor="#ffd8a8" shape=ellipse];')
                 out.append(f"  s{id(n)}_{k} -> {id(n)} [style=dashed arrowhead=none];")
     out.append(f"  {id(tensor.grad_fn)} -> out;")
     return "\n".join(out + ["}"])
@@ -90,3 +87,13 @@ def render(dot_source: str, path: str) -> str:
     subprocess.run(["dot", f"-T{fmt}", "-o", tmp], input=dot_source.encode(), check=True)
     os.replace(tmp, path)  # never a half-written figure
     return path
+
+
+def saved_bytes(tensor) -> int:
+    """Bytes of the arrays the graph behind `tensor` keeps for backward (what checkpointing trades away)."""
+    total = 0
+    for node in walk(tensor.grad_fn) if tensor.grad_fn is not None else []:
+        for s in node._saved.values():
+            kept = s.data if s.unpack_hook is None else getattr(s.packed, "data", None)
+            total += kept.nbytes if kept is not None else 0
+    return total

@@ -9,7 +9,19 @@ import numpy as np
 from tracer.engine import run_backward
 from tracer.tensor import Tensor, enable_grad, no_grad
 
-__all__ = ["backward", "grad", "enable_grad", "no_grad"]
+__all__ = [
+    "Function",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "backward",
+    "grad",
+    "enable_grad",
+    "no_grad",
+    "forward_ad",
+    "functional",
+    "graph",
+    "once_differentiable",
+]
 
 CREATE_GRAPH_WARNING = (
     "Using backward() with create_graph=True will create a reference cycle between the parameter and its gradient "
@@ -78,3 +90,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             )
         result.append(g if g is None or isinstance(g, Tensor) else Tensor(g))
     return tuple(result)
+
+
+from tracer.autograd import forward_ad, functional, graph  # noqa: E402  (as torch.autograd does; they use `grad` above)
+from tracer.autograd.anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: E402
+from tracer.autograd.function import Function, once_differentiable  # noqa: E402

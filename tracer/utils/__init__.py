@@ -1,0 +1,5 @@
+"""Utilities beside autograd (torch.utils): activation checkpointing."""
+
+from tracer.utils import checkpoint
+
+__all__ = ["checkpoint"]
