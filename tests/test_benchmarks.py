@@ -12,6 +12,8 @@ from tests.test_cli import jaxmlp
 def run_quick(name, tmp_path, *extra):
     r = jaxmlp("bench", name, "--quick", "--out", tmp_path, *extra, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    table = next(line for line in (tmp_path / f"{name}.md").read_text().splitlines() if line.startswith("|"))
+    assert table in r.stdout  # the run prints its table, not only the paths it wrote
     for ext in ("json", "md", "png"):
         assert os.path.getsize(tmp_path / f"{name}.{ext}") > 200, ext
     results = json.loads((tmp_path / f"{name}.json").read_text())
