@@ -375,9 +375,10 @@ def open_run(args: argparse.Namespace, lead: bool):
 
 def _extend(run, epochs: int | None, lead: bool) -> TrainConfig:
     """The resumed run's config, its epoch count raised to `epochs` (`--resume RUN --epochs N`) if given."""
-    config, done = run.config(), len(run.read_metrics())
+    config = run.config()
     if epochs is None or epochs == config.epochs:
         return config
+    done = epochs_done(run)
     if epochs < max(done, 1):
         raise ConfigError(f"--epochs {epochs}: {run.path} has already trained {done} epochs; give more to extend it")
     if lead and config.schedule != "constant":
@@ -390,6 +391,15 @@ def _extend(run, epochs: int | None, lead: bool) -> TrainConfig:
     return run.config()
 
 
+def epochs_done(run) -> int:
+    """Finished epochs at the run's latest checkpoint, whose history is checked against it here, so a damaged
+    run is an error before anything else is said about it."""
+    checkpointer = run.checkpointer()
+    meta = checkpointer.read_meta()
+    run.history(meta, checkpointer.latest_step())
+    return meta["epoch"]
+
+
 def resume_command(run) -> str:
     return shlex.join(["jaxmlp", "train", "--resume", run.path])
 
@@ -398,7 +408,7 @@ def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> in
     from jaxmlp.data import load_dataset
     from jaxmlp.loop import fit
 
-    done = len(run.read_metrics()) if args.resume else 0
+    done = epochs_done(run) if args.resume else 0
     if done >= config.epochs:
         if lead:
             print(
