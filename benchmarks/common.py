@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -90,9 +91,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def base_parser(description: str, repeats_help: str | None = None) -> argparse.ArgumentParser:
+def base_parser(name: str, description: str, repeats_help: str | None = None) -> argparse.ArgumentParser:
     """--quick and --out for every benchmark; --repeats for those that repeat something (`repeats_help` says what)."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{name}",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="a small, fast version (what CI runs)")
     p.add_argument(
         "--out",
@@ -103,6 +108,16 @@ def base_parser(description: str, repeats_help: str | None = None) -> argparse.A
     if repeats_help:
         p.add_argument("--repeats", type=int, default=None, help=repeats_help)
     return p
+
+
+def command_line(name: str, argv: list[str]) -> str:
+    """The command that reproduces a result, as each results file records it."""
+    return shlex.join(["python", "-m", f"benchmarks.{name}", *argv])
+
+
+def arguments(argv: list[str] | None) -> list[str]:
+    """A benchmark's `main(argv)` arguments: the given list (`jaxmlp bench NAME ...`), else the command line's."""
+    return sys.argv[1:] if argv is None else list(argv)
 
 
 def output_dir(args: argparse.Namespace, name: str) -> str:

@@ -10,53 +10,40 @@ the numbers measure the cost of the sharded program and its all-reduce, not a sp
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 
-from benchmarks.common import base_parser, machine, output_dir, write_outputs
+from benchmarks.common import (
+    STEADY_MALLOC,
+    arguments,
+    base_parser,
+    command_line,
+    machine,
+    output_dir,
+    run_worker,
+    write_outputs,
+)
 
 
 def measure(devices: int, hidden: str, batch: int, steps: int, repeats: int, cpu: bool) -> dict:
-    env = dict(os.environ)
-    if cpu:
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.throughput",
-            "--worker",
-            "--system",
-            "jaxmlp-scan",
-            "--hidden",
-            hidden,
-            "--batch",
-            str(batch),
-            "--samples",
-            str(steps * batch),
-            "--steps",
-            str(steps),
-            "--repeats",
-            str(repeats),
-            "--devices",
-            str(devices),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+    """jaxmlp-scan's throughput on `devices` devices: throughput's own worker, in a fresh process."""
+    env = dict(STEADY_MALLOC)
+    if cpu:  # N virtual devices: an XLA flag read when jax initializes, so in the worker's environment
+        flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+        env["XLA_FLAGS"] = flags.strip()
+    args = ["--system", "jaxmlp-scan", "--hidden", hidden, "--batch", str(batch), "--samples", str(steps * batch)]
+    args += ["--steps", str(steps), "--repeats", str(repeats), "--devices", str(devices)]
+    return run_worker("benchmarks.throughput", args, env=env)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = arguments(argv)
+    p = base_parser(
+        "scaling", __doc__, "timed calls per device count after the warm-up, median reported (default 3, quick 2)"
     )
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def main() -> None:
-    p = base_parser(__doc__, "timed calls per device count after the warm-up, median reported (default 3, quick 2)")
     p.add_argument("--hidden", default="128,64", help="hidden layer sizes, comma-separated (default 128,64)")
     p.add_argument("--batch", type=int, default=512, help="global batch, split over the devices (default 512)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     import jax
 
     cpu = jax.devices()[0].platform == "cpu"
@@ -72,10 +59,10 @@ def main() -> None:
     for r in rows:
         if "error" in r:
             table.append(f"| {r['devices']} | {r['error']} | | |")
-        else:
-            table.append(
-                f"| {r['devices']} | {r['samples_per_s']:,.0f} | {r['samples_per_s'] / base:.2f} | {r['step_ms']:.2f} |"
-            )
+            continue
+        r["relative"] = r["samples_per_s"] / base if base else None
+        relative = "—" if r["relative"] is None else f"{r['relative']:.3f}"
+        table.append(f"| {r['devices']} | {r['samples_per_s']:,.0f} | {relative} | {r['step_ms']:.2f} |")
     note = (
         "\n\nCPU host: virtual devices share the same cores, so this is the overhead of sharding, not a speed-up."
         if cpu
@@ -83,7 +70,7 @@ def main() -> None:
     )
     results = {
         "machine": machine(),
-        "command": "python -m benchmarks.scaling" + (" --quick" if args.quick else ""),
+        "command": command_line("scaling", argv),
         "virtual_cpu_devices": cpu,
         "batch": args.batch,
         "hidden": args.hidden,

@@ -15,8 +15,9 @@ machine's speed wanders. Every worker runs with glibc's mmap threshold fixed (`S
 `--default-malloc` to leave it alone): with the default, the NumPy baseline page-faults its large
 temporaries in again every step and loses up to half its speed. MFU counts the FLOPs XLA's cost
 analysis reports for one compiled step, against the peak: on a CPU this machine's measured fp32 matmul
-roofline (a large `jnp.dot`), on a known GPU its datasheet's dense tensor-core rate (TF32 for float32,
-which is what JAX's default precision runs float32 products at there; BF16 with --bf16).
+roofline (a large `jnp.dot`, timed in every round, best kept), on a known GPU its datasheet's dense
+tensor-core rate (TF32 for float32, which is what JAX's default precision runs float32 products at there;
+BF16 with --bf16).
 On a GPU, PyTorch eager runs on it too.
 """
 
@@ -32,7 +33,9 @@ import numpy as np
 
 from benchmarks.common import (
     STEADY_MALLOC,
+    arguments,
     base_parser,
+    command_line,
     machine,
     output_dir,
     peak_rss_mb,
@@ -217,9 +220,8 @@ def setup_tracer(hidden, batch, x, y):
     return run, 0.0, {}
 
 
-def setup_numpy(hidden, batch, x, y):
-    """Forward, backward and Adam written out by hand: the floor any Python autograd is measured against."""
-    rng = np.random.default_rng(0)
+def numpy_init(hidden, rng: np.random.Generator) -> list[np.ndarray]:
+    """PyTorch's Linear layout and init: per layer a weight (out, in) and a bias, both U(-1/√in, 1/√in)."""
     sizes = [FEATURES, *hidden, CLASSES]
     params = []
     for a, b in zip(sizes[:-1], sizes[1:]):
@@ -228,44 +230,63 @@ def setup_numpy(hidden, batch, x, y):
             rng.uniform(-bound, bound, (b, a)).astype(np.float32),
             rng.uniform(-bound, bound, b).astype(np.float32),
         ]
+    return params
+
+
+def numpy_loss_and_grads(params: list[np.ndarray], xb: np.ndarray, yb: np.ndarray):
+    """Mean softmax cross-entropy of the ReLU MLP `params` on one batch, and its gradient, by hand.
+
+    Backward: d loss / d logits = (softmax - one_hot) / batch; each layer's weight gradient is gᵀ·input, its bias
+    gradient g summed over the batch, and g flows on through Wᵀ and the ReLU's mask (not into the images).
+    """
+    n_layers = len(params) // 2
+    acts = [xb]
+    for k in range(n_layers):
+        z = acts[-1] @ params[2 * k].T + params[2 * k + 1]
+        acts.append(np.maximum(z, 0) if k < n_layers - 1 else z)
+    logits, rows = acts[-1], np.arange(len(yb))
+    shifted = logits - logits.max(1, keepdims=True)
+    e = np.exp(shifted)
+    total = e.sum(1)
+    loss = (np.log(total) - shifted[rows, yb]).mean()  # the loss, as every other system computes it
+    g = e / total[:, None]
+    g[rows, yb] -= 1
+    g /= len(yb)
+    grads = [None] * len(params)
+    for k in reversed(range(n_layers)):
+        grads[2 * k], grads[2 * k + 1] = g.T @ acts[k], g.sum(0)
+        if k:
+            g = (g @ params[2 * k]) * (acts[k] > 0)
+    return loss, grads
+
+
+def numpy_adam(params, grads, m, v, t: int, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    """Adam step `t` (from 1) in place: m, v the moment estimates; θ -= lr·m̂ / (√v̂ + ε) with the bias corrections."""
+    c1, c2 = 1 - b1**t, 1 - b2**t
+    for p, gr, mi, vi in zip(params, grads, m, v):
+        mi *= b1
+        mi += (1 - b1) * gr
+        vi *= b2
+        vi += (1 - b2) * gr * gr
+        p -= (lr / c1) * mi / (np.sqrt(vi) / math.sqrt(c2) + eps)
+
+
+def setup_numpy(hidden, batch, x, y):
+    """Forward, backward and Adam written out by hand: the floor any Python autograd is measured against."""
+    rng = np.random.default_rng(0)
+    params = numpy_init(hidden, rng)
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
-    t_step = [0]
     perm = rng.permutation(len(y))
-    steps, n_layers = len(y) // batch, len(sizes) - 1
-
-    def step(xb, yb):
-        acts = [xb]
-        for k in range(n_layers):
-            z = acts[-1] @ params[2 * k].T + params[2 * k + 1]
-            acts.append(np.maximum(z, 0) if k < n_layers - 1 else z)
-        logits, rows = acts[-1], np.arange(len(yb))
-        shifted = logits - logits.max(1, keepdims=True)
-        e = np.exp(shifted)
-        total = e.sum(1)
-        loss = (np.log(total) - shifted[rows, yb]).mean()  # the loss, as every other system computes it
-        g = e / total[:, None]
-        g[rows, yb] -= 1
-        g /= len(yb)
-        grads = [None] * len(params)
-        for k in reversed(range(n_layers)):
-            grads[2 * k], grads[2 * k + 1] = g.T @ acts[k], g.sum(0)
-            if k:
-                g = (g @ params[2 * k]) * (acts[k] > 0)
-        t_step[0] += 1
-        c1, c2 = 1 - 0.9 ** t_step[0], 1 - 0.999 ** t_step[0]
-        for p, gr, mi, vi in zip(params, grads, m, v):
-            mi *= 0.9
-            mi += 0.1 * gr
-            vi *= 0.999
-            vi += 0.001 * gr * gr
-            p -= (1e-3 / c1) * mi / (np.sqrt(vi) / math.sqrt(c2) + 1e-8)
-        return loss
+    steps = len(y) // batch
+    t_step = [0]
 
     def run():
         for i in range(steps):
             idx = perm[i * batch : (i + 1) * batch]
-            step(x[idx], y[idx])
+            _, grads = numpy_loss_and_grads(params, x[idx], y[idx])
+            t_step[0] += 1
+            numpy_adam(params, grads, m, v, t_step[0])
 
     return run, 0.0, {}
 
@@ -387,8 +408,8 @@ def chart(rows: list[dict], where: str):
     return fig
 
 
-def main() -> None:
-    p = base_parser(__doc__, "timed calls after the warm-up, median reported (default 3, quick 2)")
+def parser() -> argparse.ArgumentParser:
+    p = base_parser("throughput", __doc__, "timed calls after the warm-up, median reported (default 3, quick 2)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: one measurement
     p.add_argument("--system", choices=SYSTEMS + ("roofline",), help="(internal, one measurement) the system to time")
     p.add_argument("--hidden", default="128,64", help="(internal) hidden layer sizes, comma-separated")
@@ -409,141 +430,147 @@ def main() -> None:
         default=None,
         help="interleaved rounds per configuration; best kept (default: 2, quick: 1)",
     )
-    args = p.parse_args()
-    if args.worker:
-        if args.system == "roofline":
-            print(json.dumps(roofline_worker()))
-        else:
-            print(
-                json.dumps(
-                    worker(
-                        args.system,
-                        [int(h) for h in args.hidden.split(",")],
-                        args.batch,
-                        args.samples,
-                        args.repeats or 3,
-                        args.steps,
-                        args.devices,
-                        args.bf16,
-                    )
-                )
-            )
+    return p
+
+
+def run_as_worker(args: argparse.Namespace) -> None:
+    """One measurement in this process, printed as one JSON line for `run_worker`."""
+    if args.system == "roofline":
+        print(json.dumps(roofline_worker()))
         return
+    hidden = [int(h) for h in args.hidden.split(",")]
+    result = worker(
+        args.system, hidden, args.batch, args.samples, args.repeats or 3, args.steps, args.devices, args.bf16
+    )
+    print(json.dumps(result))
 
-    mlps = [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]
-    samples = 6_400 if args.quick else 60_000
-    repeats = args.repeats or (2 if args.quick else 3)
-    rounds = args.rounds or (1 if args.quick else 2)
-    steps = 50 if args.quick else args.steps
-    systems = [s for s in args.systems.split(",") if s]
-    unknown = [s for s in systems if s not in SYSTEMS]
-    if unknown or not systems:
-        p.error(f"--systems: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(SYSTEMS)}")
-    env = None if args.default_malloc else STEADY_MALLOC
-    # (--bf16 and --devices reach the workers, where jaxmlp-scan uses them)
-    forwarded = (["--bf16"] if args.bf16 else []) + (["--devices", str(args.devices)] if args.devices else [])
-    roofs = [run_worker("benchmarks.throughput", ["--system", "roofline"], env=env) for _ in range(2)]
-    roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
-    rows = []
-    for hidden in mlps:
-        mlp = "-".join(map(str, (FEATURES, *hidden, CLASSES)))
-        for batch in (64, 512):
-            # Interleave systems over rounds and keep each system's best round: this machine's speed wanders
-            # (other tenants), and interleaving exposes every system to the same conditions.
-            best: dict[str, dict] = {}
-            for round_ in range(rounds):
-                for system in systems:
-                    if system == "torch-compile" and args.quick:
-                        continue  # minutes of C++ compilation: full runs only
-                    print(f"round {round_ + 1}/{rounds} {system:14s} {mlp} batch {batch}", file=sys.stderr, flush=True)
-                    r = run_worker(
-                        "benchmarks.throughput",
-                        [
-                            "--system",
-                            system,
-                            "--hidden",
-                            ",".join(map(str, hidden)),
-                            "--batch",
-                            str(batch),
-                            "--samples",
-                            str(samples),
-                            "--steps",
-                            str(min(steps, samples // batch)),
-                            "--repeats",
-                            str(repeats),
-                            *forwarded,
-                        ],
-                        env=env,
-                    )
-                    if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
-                        best[system] = r
-            for system, r in best.items():
-                rows.append({"system": system, "mlp": mlp, "batch": batch, **r})
-                flops = r.get("xla_flops_per_step")
-                if flops:  # an XLA system: MFU against the peak for its compute type
-                    peak, rows[-1]["peak"] = peak_flops(roof, r.get("compute", "fp32"))
-                    if peak:
-                        rows[-1]["mfu"] = flops * r["samples_per_s"] / batch / peak
 
-    def measured(system: str, like: dict) -> dict | None:
-        """`system`'s row for the same MLP and batch as `like`, if it ran without error."""
-        return next(
-            (
-                b
-                for b in rows
-                if b["system"] == system
-                and b["mlp"] == like["mlp"]
-                and b["batch"] == like["batch"]
-                and "error" not in b
-            ),
-            None,
-        )
+def best_of_rounds(systems, hidden, batch: int, plan: dict, env, roofs: list[dict]) -> dict[str, dict]:
+    """Each system's fastest round on one MLP and batch size, systems interleaved round by round.
 
-    for r in rows:
-        if "error" in r:
-            continue
-        if base := measured("torch-eager", r):
+    This machine's speed wanders (other tenants); interleaving exposes every system to the same conditions.
+    The roofline is measured in every round too (appended to `roofs`), so the best one, which MFU is counted
+    against, saw the same conditions as the best rounds of the systems.
+    """
+    mlp = "-".join(map(str, (FEATURES, *hidden, CLASSES)))
+    best: dict[str, dict] = {}
+    for round_ in range(plan["rounds"]):
+        roofs.append(run_worker("benchmarks.throughput", ["--system", "roofline"], env=env))
+        for system in systems:
+            if system == "torch-compile" and plan["quick"]:
+                continue  # minutes of C++ compilation: full runs only
+            print(f"round {round_ + 1}/{plan['rounds']} {system:14s} {mlp} batch {batch}", file=sys.stderr, flush=True)
+            args = ["--system", system, "--hidden", ",".join(map(str, hidden)), "--batch", str(batch)]
+            args += ["--samples", str(plan["samples"]), "--steps", str(min(plan["steps"], plan["samples"] // batch))]
+            r = run_worker(
+                "benchmarks.throughput", [*args, "--repeats", str(plan["repeats"]), *plan["forwarded"]], env=env
+            )
+            if system not in best or r.get("samples_per_s", 0) > best[system].get("samples_per_s", 0):
+                best[system] = {"system": system, "mlp": mlp, "batch": batch, **r}
+    return best
+
+
+def add_ratios(rows: list[dict], roof: dict) -> None:
+    """MFU for the XLA systems; speed against PyTorch eager and step time against NumPy, same MLP and batch."""
+    ok = {(r["system"], r["mlp"], r["batch"]): r for r in rows if "error" not in r}
+    for (_, mlp, batch), r in ok.items():
+        if flops := r.get("xla_flops_per_step"):
+            peak, r["peak"] = peak_flops(roof, r.get("compute", "fp32"))
+            achieved = flops * r["samples_per_s"] / batch
+            if peak and achieved <= peak:
+                r["mfu"] = achieved / peak
+            elif peak:  # a roofline timed while other tenants held the cores is no roofline: say so, claim nothing
+                r["mfu_missing"] = f"{achieved / 1e9:.1f} GFLOP/s is above the measured peak {peak / 1e9:.1f}"
+        if base := ok.get(("torch-eager", mlp, batch)):
             r["vs_torch_eager"] = r["samples_per_s"] / base["samples_per_s"]
-        if ref := measured("numpy", r):
+        if ref := ok.get(("numpy", mlp, batch)):
             r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
-    fmt = lambda v, f: "—" if v is None else format(v, f)
+
+
+def toward_worse(value: float | None, decimals: int, higher_is_better: bool) -> str:
+    """`value` rounded to `decimals` away from any bar it is held to: a speed-up or an MFU down, a cost ratio up.
+
+    So a printed number never meets a bar the measured one misses (1.2039 prints as 1.204, not 1.20, under <= 1.2).
+    """
+    if value is None:
+        return "—"
+    scaled = round(value * 10**decimals, 6)  # float noise (1.2 * 1000 = 1200.0000000000002) is not a digit
+    return f"{(math.floor if higher_is_better else math.ceil)(scaled) / 10**decimals:,.{decimals}f}"
+
+
+def mfu_text(row: dict) -> str:
+    if "mfu_missing" in row:
+        return "not measurable: roofline timed too low"
+    return "—" if "mfu" not in row else toward_worse(100 * row["mfu"], 1, higher_is_better=True) + "%"
+
+
+def markdown_table(results: dict) -> str:
+    """The results as benchmarks/README.md shows them: one row per MLP, batch and system, then the roofline."""
     table = [
         "| MLP | batch | system | samples/s (median) | min–max | 60k epoch ms | × torch eager | "
         "step time ÷ NumPy | compile s | peak MB | MFU |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
+    for r in results["rows"]:
         if "error" in r:
             table.append(f"| {r['mlp']} | {r['batch']} | {r['system']} | {r['error']} | | | | | | | |")
             continue
         table.append(
             f"| {r['mlp']} | {r['batch']} | {shown_name(r)} | {r['samples_per_s']:,.0f} | "
-            f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | {r['epoch_ms']:,.1f} | "
-            f"{fmt(r.get('vs_torch_eager'), '.2f')} | "
-            f"{fmt(r.get('step_time_vs_numpy'), '.2f')} | {r['compile_s']:.2f} | {r['peak_mb']:.0f} | "
-            f"{fmt(r.get('mfu'), '.1%')} |"
+            f"{r['samples_per_s_min']:,.0f}–{r['samples_per_s_max']:,.0f} | "
+            f"{toward_worse(r.get('epoch_ms'), 1, higher_is_better=False)} | "
+            f"{toward_worse(r.get('vs_torch_eager'), 3, higher_is_better=True)} | "
+            f"{toward_worse(r.get('step_time_vs_numpy'), 3, higher_is_better=False)} | "
+            f"{r['compile_s']:.2f} | {r['peak_mb']:.0f} | {mfu_text(r)} |"
         )
-    roof_txt = (
+    roof = results["roofline"]
+    text = (
         f"\n\nfp32 matmul roofline measured here: {roof.get('flops_per_s', float('nan')) / 1e9:.1f} GFLOP/s "
-        f"({roof.get('n')}² `jnp.dot`, best of 10)."
+        f"({roof.get('n')}² `jnp.dot`, the best of 10 calls in each of {results.get('roofline_rounds', 2)} runs)."
     )
-    peaks = sorted({r["peak"] for r in rows if "mfu" in r})
-    roof_txt += (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
+    peaks = sorted({r["peak"] for r in results["rows"] if "mfu" in r})
+    return "\n".join(table) + text + (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = arguments(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.worker:
+        run_as_worker(args)
+        return
+    systems = [s for s in args.systems.split(",") if s]
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown or not systems:
+        p.error(f"--systems: unknown {', '.join(unknown) or 'empty list'}; choose from {', '.join(SYSTEMS)}")
+    plan = {
+        "quick": args.quick,
+        "samples": 6_400 if args.quick else 60_000,
+        "steps": 50 if args.quick else args.steps,
+        "repeats": args.repeats or (2 if args.quick else 3),
+        "rounds": args.rounds or (1 if args.quick else 2),
+        # --bf16 and --devices reach the workers, where jaxmlp-scan uses them
+        "forwarded": (["--bf16"] if args.bf16 else []) + (["--devices", str(args.devices)] if args.devices else []),
+    }
+    env = None if args.default_malloc else STEADY_MALLOC
+    roofs, rows = [], []
+    for hidden in [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]:
+        for batch in (64, 512):
+            rows += best_of_rounds(systems, hidden, batch, plan, env, roofs).values()
+    roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))
+    add_ratios(rows, roof)
     results = {
         "machine": machine(),
-        "command": " ".join(["python -m benchmarks.throughput", *sys.argv[1:]]),
+        "command": command_line("throughput", argv),
         "malloc": "glibc default" if args.default_malloc else STEADY_MALLOC,
-        "samples": samples,
-        "steps_per_call": steps,
-        "repeats": repeats,
-        "rounds": rounds,
+        **{k: plan[k] for k in ("samples", "repeats", "rounds")},
+        "steps_per_call": plan["steps"],
         "roofline": roof,
+        "roofline_rounds": len(roofs),
         "rows": rows,
     }
-    out = output_dir(args, "throughput")
-    for path in write_outputs(
-        out, "throughput", results, "\n".join(table) + roof_txt, chart(rows, device_name(results["machine"]))
-    ):
+    fig = chart(rows, device_name(results["machine"]))
+    for path in write_outputs(output_dir(args, "throughput"), "throughput", results, markdown_table(results), fig):
         print(path)
 
 

@@ -13,7 +13,7 @@ import os
 import statistics
 import sys
 
-from benchmarks.common import base_parser, machine, output_dir, write_outputs
+from benchmarks.common import arguments, base_parser, command_line, machine, output_dir, write_outputs
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "datasets")
 # name -> (how to load it, recipe or None, target, epochs unless the recipe sets them)
@@ -54,9 +54,10 @@ def time_to_target(source: dict, recipe: str | None, target: float, epochs: int,
     return {"seconds": None, "epoch": None, "accuracy": out.metrics[-1]["test_accuracy"]}
 
 
-def main() -> None:
-    p = base_parser(__doc__, "seeds per task, median reported (default 3, quick 1)")
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    argv = arguments(argv)
+    p = base_parser("time_to_accuracy", __doc__, "seeds per task, median reported (default 3, quick 1)")
+    args = p.parse_args(argv)
     tasks = ["digits"] if args.quick else ["fashion_mnist", "mnist-mini", "mnist"]
     repeats = args.repeats or (1 if args.quick else 3)
     rows = []
@@ -95,7 +96,7 @@ def main() -> None:
         )
     results = {
         "machine": machine(),
-        "command": "python -m benchmarks.time_to_accuracy" + (" --quick" if args.quick else ""),
+        "command": command_line("time_to_accuracy", argv),
         "rows": rows,
     }
     for path in write_outputs(

@@ -20,6 +20,7 @@ OPTIMIZERS = {
     "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr),
     "momentum": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9),
     "nesterov": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
+    "rmsprop": lambda p, lr: torch.optim.RMSprop(p, lr=lr),
     "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
     "adamw": lambda p, lr: torch.optim.AdamW(p, lr=lr, weight_decay=1e-2),
 }
@@ -41,9 +42,9 @@ class MLP(nn.Module):
 
 def load_flax_params(model: MLP, params) -> None:
     """Copy jaxmlp's NNX params into the torch model: Flax kernels are (in, out), torch weights (out, in)."""
-    from jaxmlp.train import linear_kernels
+    from jaxmlp.train import linear_biases, linear_kernels
 
-    kernels, biases = linear_kernels(params), linear_kernels(params, "bias")
+    kernels, biases = linear_kernels(params), linear_biases(params)
     linears = [m for m in model.net if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for linear, name in zip(linears, kernels):

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import base_parser, machine, output_dir, write_outputs
+from benchmarks.common import arguments, base_parser, command_line, machine, output_dir, write_outputs
 
 
 def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
@@ -77,23 +77,18 @@ def figure(rows: list[dict], dataset: str):
     return fig
 
 
-def main() -> None:
-    p = base_parser(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    argv = arguments(argv)
+    p = base_parser("tracer_mnist", __doc__)
     p.add_argument("--data-dir", help="folder of MNIST IDX files (default: the bundled digits)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of Adam at batch 64 (default 10, quick 3)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     from jaxmlp.data import load_dataset
 
     ds = load_dataset("digits" if not args.data_dir else None, args.data_dir, "standardize")
     epochs = args.epochs or (3 if args.quick else 10)
     rows = train(ds, epochs)
-    command = (
-        "python -m benchmarks.tracer_mnist"
-        + (f" --data-dir {args.data_dir}" if args.data_dir else "")
-        + (" --quick" if args.quick else "")
-        + (f" --epochs {args.epochs}" if args.epochs else "")
-    )
-    results = {"machine": machine(), "command": command, "dataset": ds.name, "rows": rows}
+    results = {"machine": machine(), "command": command_line("tracer_mnist", argv), "dataset": ds.name, "rows": rows}
     table = "| epoch | train loss | test accuracy | seconds |\n|---|---|---|---|\n" + "\n".join(
         f"| {r['epoch']} | {r['train_loss']:.4f} | {r['test_accuracy']:.4f} | {r['seconds']:.2f} |" for r in rows
     )

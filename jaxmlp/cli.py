@@ -1,4 +1,4 @@
-"""`jaxmlp` command line: train, eval, plot, recipes, study, explain, bench.
+"""`jaxmlp` command line: train, eval, plot, recipes, study, explain, bench, data.
 
 JAX is imported inside the commands, after flags that must precede its
 initialization (`--deterministic`) are applied, and so `--help` is instant.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
 import shlex
 import sys
@@ -17,7 +18,8 @@ from jaxmlp.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
-BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist")
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist", "measured_here")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
 TRAIN_OPTIONS = [
@@ -25,8 +27,8 @@ TRAIN_OPTIONS = [
         "--dataset",
         "dataset",
         str,
-        "mnist, fashion_mnist, kmnist (through tensorflow-datasets) or digits "
-        "(bundled 8x8). Default: mnist, or digits when MNIST cannot be had offline",
+        "mnist, fashion_mnist, kmnist (downloaded once, checked against TFDS's sha256 sums, cached; "
+        "see `jaxmlp data`) or digits (bundled 8x8). Default: mnist, or digits when offline with no cached MNIST",
     ),
     (
         "--data-dir",
@@ -186,7 +188,29 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
     )
+    _add_data_parser(sub)
     return parser
+
+
+def _add_data_parser(sub) -> None:
+    from jaxmlp.download import DATASETS, MIRROR_ENV, REGISTRY_ENV
+
+    data = sub.add_parser(
+        "data",
+        help="fetch, list and verify the cached MNIST, Fashion-MNIST and KMNIST files",
+        description="Datasets are cached in $XDG_CACHE_HOME/jaxmlp/NAME (default ~/.cache/jaxmlp/NAME), each file "
+        "checked against the size and sha256 in tensorflow-datasets' registry. "
+        f"{MIRROR_ENV}=URL fetches FILENAME from URL/FILENAME ({{dataset}} in URL becomes the name); "
+        f"{REGISTRY_ENV}=DIR reads DIR/NAME.txt, in TFDS's url_checksums format, instead of TFDS's registry "
+        "(for testing a mirror).",
+    )
+    actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fetch = actions.add_parser("fetch", help="download and verify a dataset ahead of time")
+    fetch.add_argument("name", choices=DATASETS, help="which dataset")
+    fetch.add_argument("--mirror", metavar="URL", help=f"fetch from URL/FILENAME instead (default: ${MIRROR_ENV})")
+    actions.add_parser("list", help="show each dataset: cached or not, verified or not, size, folder")
+    verify = actions.add_parser("verify", help="re-check a cached dataset's checksums; delete any file that fails")
+    verify.add_argument("name", choices=DATASETS, help="which dataset")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -359,8 +383,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    sys.argv = [f"jaxmlp bench {args.name}", *args.options]
-    importlib.import_module(f"benchmarks.{args.name}").main()
+    importlib.import_module(f"benchmarks.{args.name}").main(args.options)
     return 0
 
 
@@ -371,8 +394,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from jaxmlp.download import command
+
+    return command(args.action, getattr(args, "name", None), getattr(args, "mirror", None))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes figures to files, never to a window; the library leaves this alone
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
     command = {
@@ -383,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "study": cmd_study,
         "explain": cmd_explain,
         "bench": cmd_bench,
+        "data": cmd_data,
     }[args.command]
     try:
         code = command(args)
@@ -397,9 +430,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 141  # as if killed by SIGPIPE, like other commands in a pipeline
-    except OSError as e:  # a full or read-only disk, a file that vanished
-        where = e.filename or "a file"
-        print(f"error: {where}: {e.strerror or e}; free space or fix its permissions, then rerun", file=sys.stderr)
+    except OSError as e:  # a full or read-only disk
+        if e.errno not in DISK_ERRORS:
+            raise
+        print(f"error: {e.filename}: {e.strerror}; free space or fix its permissions, then rerun", file=sys.stderr)
         return 2
 
 

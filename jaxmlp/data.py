@@ -1,4 +1,4 @@
-"""Datasets: every source (TFDS, a folder of IDX files, scikit-learn's digits) ends as one `Dataset`.
+"""Datasets: every source (TFDS, downloaded or local IDX files, scikit-learn's digits) ends as one `Dataset`.
 
 A `Dataset` is four NumPy arrays, flattened and normalized once, on the host.
 The trainer moves them to the device in one transfer and never touches the
@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
-import socket
 import sys
-import threading
 
 import numpy as np
 
+from jaxmlp import download
 from jaxmlp.errors import DataError
 from jaxmlp.idx import read_idx
 
-TFDS_DATASETS = ("mnist", "fashion_mnist", "kmnist")
+TFDS_DATASETS = download.DATASETS
 DATASETS = TFDS_DATASETS + ("digits",)
 NORMALIZATIONS = ("scale", "standardize")
 
@@ -150,7 +149,7 @@ def _tfds_split(source) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def tfds_is_prepared(name: str, data_dir: str | None = None) -> bool:
+def _prepared(name: str, data_dir: str | None) -> bool:
     import tensorflow_datasets as tfds
     from absl import logging as absl_logging
 
@@ -161,21 +160,9 @@ def tfds_is_prepared(name: str, data_dir: str | None = None) -> bool:
         return False
 
 
-def internet_reachable(host: str = "storage.googleapis.com", timeout: float = 2.0) -> bool:
-    """True when `host` answers on port 443 within `timeout` seconds (DNS included)."""
-    ok = []
-
-    def probe():
-        try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    return bool(ok)
+def tfds_is_prepared(name: str, data_dir: str | None = None, seconds: float = download.PROBE_SECONDS) -> bool:
+    """True when TFDS holds a prepared copy of `name`; a lookup slower than `seconds` (a remote data_dir) is False."""
+    return download.Deadline(lambda: _prepared(name, data_dir), seconds, default=False).result()
 
 
 def load_tfds(name: str, data_dir: str | None = None, download: bool = True) -> RawImages:
@@ -190,17 +177,22 @@ def load_tfds(name: str, data_dir: str | None = None, download: bool = True) -> 
     return RawImages(x_train, y_train, x_test, y_test, max_value=255.0)
 
 
-def _tfds_unavailable(name: str) -> str | None:
-    """Why `name` cannot be had through TFDS right now, or None if it can (prepared, or online)."""
+def load_named(name: str, log) -> RawImages | None:
+    """`name` from a prepared TFDS copy, else from the verified IDX cache, else downloaded; None when offline.
+
+    Offline means the registry's host (or the mirror) gives no HTTP answer within `download.PROBE_SECONDS`.
+    With nothing cached the probe starts first and runs while TFDS is asked, so the whole answer takes about
+    that long, never TFDS's minutes of retries.
+    """
+    online = None if download.has_files(name) else download.probe_dataset(name)
     if tfds_is_prepared(name):
-        return None
-    if not internet_reachable():
-        return f"{name} is not in the TFDS cache and the internet is not reachable"
-    try:
-        import tensorflow  # noqa: F401  (preparing a TFDS dataset needs it)
-    except ImportError:
-        return f"{name} is not in the TFDS cache and preparing it needs TensorFlow (pip install 'jaxmlp[tfds]')"
-    return None
+        return load_tfds(name, download=False)
+    folder = download.cached(name)
+    if folder is None:
+        if not (online or download.probe_dataset(name)).result():
+            return None
+        folder = download.fetch(name, log=log)
+    return load_idx_dir(folder)
 
 
 def load_dataset(
@@ -222,16 +214,19 @@ def load_dataset(
     if name == "digits":
         return normalize(load_digits(), "digits", normalization)
     wanted = name or "mnist"
-    why = _tfds_unavailable(wanted)
-    if why is None:
-        return normalize(load_tfds(wanted), wanted, normalization)
+    raw = load_named(wanted, log)
+    if raw is not None:
+        return normalize(raw, wanted, normalization)
+    why = f"{wanted} is neither prepared by TFDS nor cached in {download.cache_dir(wanted)}, and its server is offline"
     if name is None:
         log(
-            f"note: {why}; training on the bundled 8x8 'digits' instead. "
-            "For MNIST, connect once (pip install 'jaxmlp[tfds]') or pass --data-dir DIR with IDX files."
+            f"note: {why}; training on the bundled 8x8 'digits' instead. For MNIST, connect once "
+            f"(or set {download.MIRROR_ENV}) and run `jaxmlp data fetch mnist`, or pass --data-dir DIR with IDX files."
         )
         return normalize(load_digits(), "digits", normalization)
-    raise DataError(f"{why}; pass --data-dir DIR with its IDX files, or use --dataset digits")
+    raise DataError(
+        f"{why}; connect (or set {download.MIRROR_ENV}), pass --data-dir DIR with IDX files, or use --dataset digits"
+    )
 
 
 def validation_split(ds: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, tuple[np.ndarray, np.ndarray]]:

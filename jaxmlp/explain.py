@@ -1,9 +1,11 @@
 """`jaxmlp explain autograd`: the user's MLP, its backward graph, and the backward pass, step by step.
 
 PyTorch (and tracer, which retells it) records a graph while the forward pass
-runs and walks it backwards afterwards. JAX instead traces the Python function
-once into a program (a jaxpr) and transforms that program into its derivative
-before anything runs. This command prints both.
+runs and walks it backwards afterwards; the loss owns that graph, which is freed
+when the loss is dropped. JAX instead traces the Python function into a program
+(a jaxpr) and transforms that program into its derivative: on every call of
+`jax.grad(f)`, or once per input shape and dtype under `jit`, which caches it.
+This command prints both. docs/notebooks/03_autograd.md runs all of it step by step.
 """
 
 from __future__ import annotations
@@ -21,21 +23,24 @@ def _section(title: str) -> None:
 
 
 def explain_autograd(out_dir: str) -> None:
-    import jax
-    import jax.numpy as jnp
-
     import tracer
     import tracer.nn as nn
-    from tracer import viz
-    from tracer.graph import AccumulateGrad
 
     tracer.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
     params = dict(model.named_parameters())
-    names = {id(p): n for n, p in params.items()}
     x = tracer.randn(4, 784)
     y = np.array([3, 1, 4, 1])
     loss = nn.CrossEntropyLoss()(model(x), y)
+    _show_graph(loss, params)
+    _show_backward(loss, params)
+    _show_freed(loss)
+    _write_figure(nn.CrossEntropyLoss()(model(x), y), params, out_dir)  # a new graph: the old one's tensors are freed
+    _show_jax_side(params, x, y)
+
+
+def _show_graph(loss, params: dict) -> None:
+    from tracer import viz
 
     _section("1. The forward pass built a graph. loss.grad_fn is its root:")
     print(f"loss = {loss}")
@@ -50,6 +55,12 @@ def explain_autograd(out_dir: str) -> None:
     )
     print(viz.dump(loss, params))
 
+
+def _show_backward(loss, params: dict) -> None:
+    import tracer
+    from tracer.graph import AccumulateGrad
+
+    names = {id(p): n for n, p in params.items()}
     _section("2. loss.backward(): the engine runs nodes in dependency order (highest sequence number first)")
     trace = []
     tracer.autograd.backward(loss, trace=trace)
@@ -65,6 +76,8 @@ def explain_autograd(out_dir: str) -> None:
     for name, p in params.items():
         print(f"  {name:9s} grad {tuple(p.grad.shape)}  |grad| = {np.linalg.norm(p.grad.data):.4f}")
 
+
+def _show_freed(loss) -> None:
     _section("3. Saved tensors were freed by backward (retain_graph=False)")
     addmm = loss.grad_fn.next_functions[0][0].next_functions[0][0]
     try:
@@ -72,14 +85,18 @@ def explain_autograd(out_dir: str) -> None:
     except RuntimeError as e:
         print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {str(e)[:110]}...")
     print(
-        "A second loss.backward() fails the same way: the activations it needs are gone. That is what frees "
-        "memory after each step, and why `retain_graph=True` exists."
+        "A second loss.backward() fails the same way: the activations it needs are gone (hence `retain_graph=True`). "
+        "Freeing them early lowers the peak during backward; the graph itself (nodes and all they hold) is freed "
+        "when the loss that owns it is dropped, by reference counting."
     )
+
+
+def _write_figure(loss, params: dict, out_dir: str) -> None:
+    from tracer import viz
 
     _section("4. The graph as a figure")
     os.makedirs(out_dir, exist_ok=True)
-    fresh = nn.CrossEntropyLoss()(model(x), y)  # a new graph: the old one's saved tensors are freed
-    dot = viz.make_dot(fresh, params, show_saved=True)
+    dot = viz.make_dot(loss, params, show_saved=True)
     dot_path = os.path.join(out_dir, "mlp_graph.dot")
     write_atomic(dot_path, dot)
     try:
@@ -87,7 +104,12 @@ def explain_autograd(out_dir: str) -> None:
     except FileNotFoundError as e:
         print(f"wrote {dot_path}; {e}, then: dot -Tpng {dot_path} -o mlp_graph.png")
 
-    _section("5. JAX's side: no graph at run time; jax.grad transforms a traced program")
+
+def _show_jax_side(params: dict, x, y: np.ndarray) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    _section("5. JAX's side: no graph on the arrays; jax.grad transforms a traced program")
     jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
 
     def jax_loss(ps, x, y):
@@ -106,7 +128,8 @@ def explain_autograd(out_dir: str) -> None:
     print(
         textwrap.dedent("""
         The contrast: tracer/PyTorch build the graph *while* the forward runs (a tape of nodes, rebuilt every
-        step, so Python control flow just works) and interpret it backwards. JAX traces the function once into
-        a jaxpr, differentiates that program symbolically, and XLA compiles forward and backward together.
+        step, so Python control flow just works) and interpret it backwards. jax.grad traces the function into a
+        jaxpr, linearizes it and transposes the linear part, on every call; under jax.jit that happens once per
+        input shape and dtype, and XLA compiles forward and backward together.
         """)
     )

@@ -1,8 +1,14 @@
-"""The figures of one run, written to `runs/<name>/figures/` after training or by `jaxmlp plot`."""
+"""The figures of one run, written to `runs/<name>/figures/` after training or by `jaxmlp plot`.
+
+Each figure is `plt.subplots` plus one `jaxmlp.plots` helper per Axes; the first four need nothing
+but arrays, so the same calls draw a PyTorch run's lists (docs/notebooks/01_plot_it_yourself.md).
+"""
 
 from __future__ import annotations
 
 import os
+
+import matplotlib.pyplot as plt
 
 from jaxmlp import plots
 from jaxmlp.evaluate import Report
@@ -11,30 +17,68 @@ from jaxmlp.runs import RunDir
 from jaxmlp.train import TrainState, linear_kernels
 
 
+def learning_curves_figure(metrics: list[dict], step_loss=None):
+    """Loss and accuracy per epoch, and (when given) the loss of every step, side by side."""
+    panels = 3 if step_loss is not None and len(step_loss) else 2
+    with plots.style():
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
+        plots.epoch_curves(metrics, "loss", ax=axes[0])
+        plots.epoch_curves(metrics, "accuracy", ax=axes[1])
+        if panels == 3:
+            plots.step_loss(step_loss, ax=axes[2])
+        fig.tight_layout()
+    return fig
+
+
+def confusion_figure(counts):
+    """Raw counts beside the row-normalized matrix."""
+    with plots.style():
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+        plots.confusion_matrix(counts, ax=axes[0])
+        plots.confusion_matrix(counts, normalize=True, ax=axes[1])
+        fig.tight_layout()
+    return fig
+
+
+def layer_dynamics_figure(steps: dict):
+    """Per Linear layer over training: the gradient norm, and how far one update moves the weights (|ΔW|/|W|)."""
+    layers = [str(s) for s in steps["layers"]]
+    with plots.style():
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+        axes[1].axhline(1e-3, color="gray", ls="--", lw=1, label="1e-3 rule of thumb")
+        plots.per_layer(steps["stats_step"], steps["grad_norm"], layers, "‖∇W‖ (probe batch)", ax=axes[0])
+        plots.per_layer(steps["stats_step"], steps["update_ratio"], layers, "‖ΔW‖ / ‖W‖", ax=axes[1])
+        axes[0].set_title("gradient norm per layer")
+        axes[1].set_title("update / parameter ratio per layer")
+        fig.tight_layout()
+    return fig
+
+
+def single(draw, figsize):
+    """A figure of one panel drawn by `draw(ax)`, in the house style."""
+    with plots.style():
+        fig, ax = plt.subplots(figsize=figsize)
+        draw(ax)
+    return fig
+
+
 def write_run_figures(run: RunDir, report: Report, state: TrainState) -> list[str]:
     """Learning curves, confusion matrices, misclassified gallery, first-layer weights, layer dynamics."""
     os.makedirs(run.figures_dir, exist_ok=True)
     path = lambda name: os.path.join(run.figures_dir, name)
     metrics, steps = run.read_metrics(), run.read_steps()
+    r = report
+    gallery = lambda ax: plots.misclassified(r.images, r.image_shape, r.labels, r.predictions, r.confidence, ax=ax)
+    first = next(iter(linear_kernels(to_host(state.params)).values()))
     written = [
-        plots.save(plots.learning_curves(metrics, steps.get("loss")), path("learning_curves.png")),
-        plots.save(plots.confusion_matrices(report.confusion), path("confusion_matrix.png")),
+        plots.save(learning_curves_figure(metrics, steps.get("loss")), path("learning_curves.png")),
+        plots.save(confusion_figure(report.confusion), path("confusion_matrix.png")),
+        plots.save(single(gallery, (11, 10)), path("misclassified.png")),
         plots.save(
-            plots.misclassified_gallery(
-                report.images, report.image_shape, report.labels, report.predictions, report.confidence
-            ),
-            path("misclassified.png"),
+            single(lambda ax: plots.first_layer_weights(first, r.image_shape, ax=ax), (14, 4.2)),
+            path("first_layer_weights.png"),
         ),
     ]
-    first = next(iter(linear_kernels(to_host(state.params)).values()))
-    written.append(plots.save(plots.first_layer_weights(first, report.image_shape), path("first_layer_weights.png")))
     if len(steps.get("stats_step", [])):
-        written.append(
-            plots.save(
-                plots.layer_dynamics(
-                    steps["stats_step"], steps["grad_norm"], steps["update_ratio"], [str(s) for s in steps["layers"]]
-                ),
-                path("layer_dynamics.png"),
-            )
-        )
+        written.append(plots.save(layer_dynamics_figure(steps), path("layer_dynamics.png")))
     return written

@@ -10,6 +10,8 @@ Standard library only, so a notebook that needs no JAX imports no JAX by importi
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from typing import Any
 
@@ -28,9 +30,24 @@ def check(prediction: Any, actual: Any, why: str) -> bool | None:
     if prediction is None:
         print(f"No prediction yet: set `prediction` above, then run this cell again.\nAnswer: {actual!r}. {why}")
         return None
-    right = bool(prediction == actual)
+    right = matches(prediction, actual)
     print(f"{'Right' if right else 'Not quite'}: the answer is {actual!r}. {why}")
     return right
+
+
+def matches(prediction: Any, actual: Any) -> bool:
+    """Equality as a learner means it: numbers within a relative 1e-6, arrays element by element.
+
+    `0.1 + 0.2` matches `0.3`, `np.int64(4)` matches `4`, and an array prediction compares every
+    element instead of raising NumPy's "truth value of an array is ambiguous".
+    """
+    if isinstance(prediction, numbers.Real) and isinstance(actual, numbers.Real):
+        return math.isclose(prediction, actual, rel_tol=1e-6, abs_tol=1e-12)
+    try:
+        equal = prediction == actual
+        return bool(equal.all() if hasattr(equal, "all") else equal)
+    except (TypeError, ValueError):  # arrays of different shapes
+        return False
 
 
 def optional_torch():

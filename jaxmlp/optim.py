@@ -1,6 +1,14 @@
 """From a few config fields to one optax `GradientTransformation`.
 
-Each optimizer is an optax chain; weight decay follows PyTorch's meaning:
+Each optimizer is an optax chain that computes what its `torch.optim` namesake computes. RMSProp is
+`torch.optim.RMSprop`:
+α = 0.99, ε = 1e-8 added *outside* the square root,
+
+    v ← α·v + (1 - α)·g²,    θ ← θ - η·g / (√v + ε),
+
+which is `optax.rmsprop(..., eps_in_sqrt=False)` (optax's default puts ε inside, η·g / √(v + ε): with
+(1 - α)·g² around 1e-8 early on, that is a different step, not a rounding difference).
+Weight decay follows PyTorch's meaning:
 for SGD-family, RMSProp and Adam it is L2 added to the gradient before the
 update (`add_decayed_weights` first in the chain); for AdamW it is decoupled
 (optax's own `weight_decay` argument, applied after the Adam direction).
@@ -79,7 +87,7 @@ def make_optimizer(
             "sgd": lambda: optax.sgd(learning_rate),
             "momentum": lambda: optax.sgd(learning_rate, momentum=momentum),
             "nesterov": lambda: optax.sgd(learning_rate, momentum=momentum, nesterov=True),
-            "rmsprop": lambda: optax.rmsprop(learning_rate, decay=0.99, eps=1e-8),  # PyTorch's alpha and eps
+            "rmsprop": lambda: optax.rmsprop(learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False),
             "adam": lambda: optax.chain(scale_by_adam(), optax.scale_by_learning_rate(learning_rate)),
         }[name]()
         if weight_decay:

@@ -1,28 +1,26 @@
-"""Figures as pure functions: plain arrays and dicts in, a matplotlib `Figure` out.
+"""Plotting helpers as matplotlib recommends writing them: data in, drawn on the Axes you pass, that Axes out.
 
-Every function here follows the same recipe, worth copying:
+Every helper follows the same recipe, worth copying:
 
-    fig, axes = plt.subplots(...)       # object-oriented: draw on an Axes, never on "the current" plot
-    ax.plot(...); ax.set(xlabel=..., ylabel=..., title=...)
-    ax.legend()                         # whenever there is more than one line
-    return fig                          # the caller decides where it goes: `save(fig, path)`
+    def helper(data, ..., ax=None):
+        ax = ax if ax is not None else new_axes()     # a figure of its own only when you give none
+        ax.plot(...); ax.set(xlabel=..., ylabel=..., title=...)
+        return ax                                      # the caller composes, saves or shows it
 
-Nothing here knows about training objects, so each figure can be tested on
-synthetic data and reused on any run.
+So one call draws one panel, and a figure of many panels is `fig, axes = plt.subplots(...)` plus one
+call per Axes (`jaxmlp/figures.py` composes a run's figures that way). Nothing here knows about
+training objects, and nothing imports JAX or chooses a backend: these work inline in a notebook, on
+arrays from PyTorch or from a `jaxmlp` run folder. Only the `jaxmlp` command picks the Agg backend.
 """
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")  # files only, no window: works on servers and in CI
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from jaxmlp.files import write_atomic  # noqa: E402
+from jaxmlp.files import write_atomic
 
 STYLE = {
     "figure.dpi": 100,
@@ -47,6 +45,12 @@ def style():
     return plt.style.context(STYLE)
 
 
+def new_axes(figsize: tuple[float, float] = (6, 4)):
+    """One Axes on a new Figure, in the house style: what a helper draws on when given no `ax`."""
+    with style():
+        return plt.subplots(figsize=figsize)[1]
+
+
 def save(fig, path: str) -> str:
     """Write `fig` as PNG atomically (temp file + rename) and close it."""
     buf = io.BytesIO()
@@ -67,149 +71,128 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-# --- one run ------------------------------------------------------------------------
+def best_epoch(metrics: list[dict], what: str = "loss") -> tuple[str, int] | None:
+    """(split, epoch) of the held-out split's best `what`: lowest loss or highest accuracy; val before test."""
+    held_out = next((s for s in ("val", "test") if f"{s}_{what}" in metrics[0]), None)
+    if held_out is None:
+        return None
+    values = [r[f"{held_out}_{what}"] for r in metrics]
+    i = int(np.argmin(values) if what == "loss" else np.argmax(values))
+    return held_out, metrics[i]["epoch"]
 
 
-def learning_curves(metrics: list[dict], step_loss: np.ndarray | None = None):
-    """Loss and accuracy per epoch (train vs val/test), and the training loss of every step."""
+# --- one panel each -----------------------------------------------------------------------
+
+
+def epoch_curves(metrics: list[dict], what: str = "loss", ax=None):
+    """`what` (loss or accuracy) per epoch for every split in `metrics`, the held-out split's best epoch marked.
+
+    `metrics` is one dict per epoch, `{"epoch": 1, "train_loss": ..., "test_loss": ..., ...}`: a jaxmlp
+    run's metrics.jsonl, or lists from any training loop. Loss goes on a log axis, where the last factor of
+    ten (the part that matters late in training) is as visible as the first.
+    """
+    ax = ax if ax is not None else new_axes()
     epochs = [r["epoch"] for r in metrics]
-    splits = [s for s in ("train", "val", "test") if f"{s}_loss" in metrics[0]]
-    with style():
-        ncols = 3 if step_loss is not None and len(step_loss) else 2
-        fig, axes = plt.subplots(1, ncols, figsize=(5 * ncols, 4))
-        for ax, what in zip(axes, ("loss", "accuracy")):
-            for s in splits:
-                ax.plot(
-                    epochs,
-                    [r[f"{s}_{what}"] for r in metrics],
-                    marker="o",
-                    ms=3,
-                    color=COLORS[s],
-                    label=f"{s}" + (" (running mean, train mode)" if s == "train" else ""),
-                )
-            ax.set(xlabel="epoch", ylabel=what, title=f"{what} per epoch")
-            ax.legend()
-        axes[0].set_yscale("log")
-        if ncols == 3:
-            ax = axes[2]
-            steps = np.arange(1, len(step_loss) + 1)
-            ax.plot(steps, step_loss, color=COLORS["train"], alpha=0.25, lw=0.8, label="every step")
-            ax.plot(
-                steps, smooth(step_loss, max(1, len(step_loss) // 100)), color=COLORS["train"], label="moving average"
-            )
-            ax.set(xlabel="optimizer step", ylabel="training loss", yscale="log", title="loss per step")
-            ax.legend()
-        fig.tight_layout()
-    return fig
+    for split in ("train", "val", "test"):
+        if f"{split}_{what}" in metrics[0]:
+            ax.plot(epochs, [r[f"{split}_{what}"] for r in metrics], marker="o", ms=3, color=COLORS[split], label=split)
+    best = best_epoch(metrics, what)
+    if best is not None:
+        ax.axvline(best[1], color="gray", ls="--", lw=1, label=f"best {best[0]} {what}: epoch {best[1]}")
+    ax.set(xlabel="epoch", ylabel=what, title=f"{what} per epoch", yscale="log" if what == "loss" else "linear")
+    ax.legend()
+    return ax
 
 
-def confusion_matrices(counts: np.ndarray, class_names: list[str] | None = None):
-    """Side by side: raw counts, and each row divided by its total (the per-class recall on the diagonal)."""
+def step_loss(loss: np.ndarray, ax=None):
+    """The training loss of every optimizer step (faint) and its moving average, on a log axis."""
+    ax = ax if ax is not None else new_axes()
+    steps = np.arange(1, len(loss) + 1)
+    ax.plot(steps, loss, color=COLORS["train"], alpha=0.25, lw=0.8, label="every step")
+    ax.plot(steps, smooth(loss, max(1, len(loss) // 100)), color=COLORS["train"], label="moving average")
+    ax.set(xlabel="optimizer step", ylabel="training loss", yscale="log", title="loss per step")
+    ax.legend()
+    return ax
+
+
+def confusion_matrix(counts: np.ndarray, normalize: bool = False, class_names: list[str] | None = None, ax=None):
+    """counts[true, predicted] as an image with a colorbar and every cell's value written in it.
+
+    `normalize=True` divides each row by its total, so the diagonal is each class's recall and a row
+    says what that class is mistaken for, whatever the class sizes.
+    """
+    ax = ax if ax is not None else new_axes((6.5, 5.5))
     n = counts.shape[0]
+    data = counts / np.maximum(counts.sum(1, keepdims=True), 1) if normalize else counts
     names = class_names or [str(i) for i in range(n)]
-    normalized = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    with style():
-        fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-        for ax, data, title, fmt in ((axes[0], counts, "counts", "d"), (axes[1], normalized, "row-normalized", ".2f")):
-            im = ax.imshow(data, cmap="Blues")
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-            ax.set(
-                xticks=range(n),
-                yticks=range(n),
-                xticklabels=names,
-                yticklabels=names,
-                xlabel="predicted class",
-                ylabel="true class",
-                title=f"confusion matrix ({title})",
-            )
-            ax.grid(False)
-            threshold = data.max() / 2
-            for i in range(n):
-                for j in range(n):
-                    ax.text(
-                        j,
-                        i,
-                        format(data[i, j], fmt),
-                        ha="center",
-                        va="center",
-                        fontsize=7,
-                        color="white" if data[i, j] > threshold else "black",
-                    )
-        fig.tight_layout()
-    return fig
+    im = ax.imshow(data, cmap="Blues", vmin=0)
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    title = "confusion matrix (" + ("row-normalized" if normalize else "counts") + ")"
+    ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names, title=title)
+    ax.set(xlabel="predicted class", ylabel="true class")
+    ax.grid(False)
+    fmt, threshold = (".2f" if normalize else "d"), data.max() / 2
+    for (i, j), value in np.ndenumerate(data):
+        color = "white" if value > threshold else "black"
+        ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7, color=color)
+    return ax
 
 
-def misclassified_gallery(
-    images: np.ndarray,
-    image_shape: tuple[int, int],
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    confidence: np.ndarray,
-    max_images: int = 48,
-):
-    """One grid of the test images the model got wrong, most confident mistakes first."""
+def image_grid(images: np.ndarray, image_shape: tuple[int, int], titles=None, cols: int = 8, ax=None, **imshow):
+    """Many small images as a grid of inset Axes inside `ax` (one panel of a larger figure, or a figure alone).
+
+    The insets are `ax.child_axes`, one per image, in order. `imshow` keywords (cmap, vmin, ...) apply to
+    every image; `titles`, one per image, go above each.
+    """
+    rows = max(1, int(np.ceil(len(images) / cols)))
+    ax = ax if ax is not None else new_axes((cols * 1.4, rows * 1.6 + 0.4))
+    ax.axis("off")
+    imshow = {"cmap": "gray_r", "interpolation": "nearest", **imshow}
+    for k, image in enumerate(images):
+        r, c = divmod(k, cols)
+        inset = ax.inset_axes([c / cols + 0.05 / cols, 1 - (r + 1) / rows, 0.9 / cols, 0.72 / rows])
+        inset.imshow(np.asarray(image).reshape(image_shape), **imshow)
+        inset.set_axis_off()
+        if titles is not None:
+            inset.set_title(titles[k], fontsize=7, fontweight="normal", pad=2)
+    return ax
+
+
+def misclassified(images, image_shape, labels, predictions, confidence, max_images: int = 48, ax=None):
+    """The test images the model got wrong, most confident mistakes first, titled predicted (confidence) / true.
+
+    All in one figure: one file to open, every mistake at the same scale, and the confident ones, the
+    mistakes worth looking at, first.
+    """
     wrong = np.flatnonzero(predictions != labels)
-    wrong = wrong[np.argsort(-confidence[wrong])][:max_images]
-    cols = 8
-    rows = max(1, int(np.ceil(len(wrong) / cols)))
-    with style():
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.75), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
-        for ax, i in zip(axes.flat, wrong):
-            ax.imshow(images[i].reshape(image_shape), cmap="gray_r", interpolation="nearest")
-            ax.set_title(
-                f"pred {predictions[i]} ({confidence[i]:.0%})\ntrue {labels[i]}",
-                fontsize=8,
-                color="#d62728",
-                fontweight="normal",
-            )
-        fig.suptitle(
-            f"misclassified test images: showing {len(wrong)} of {int((predictions != labels).sum())}, "
-            "most confident first",
-            fontweight="bold",
-        )
-        fig.tight_layout()
-    return fig
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:max_images]
+    titles = [f"pred {predictions[i]} ({confidence[i]:.0%})\ntrue {labels[i]}" for i in wrong]
+    ax = image_grid(images[wrong], image_shape, titles, ax=ax)
+    ax.set_title(f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first")
+    return ax
 
 
-def first_layer_weights(kernel: np.ndarray, image_shape: tuple[int, int], max_units: int = 64):
-    """Each first-layer unit's incoming weights as an image.
+def first_layer_weights(kernel: np.ndarray, image_shape: tuple[int, int], max_units: int = 64, ax=None):
+    """Each first-layer unit's incoming weights (kernel[:, unit]) as an image: red excites, blue inhibits.
 
-    Shows what pattern of pixels excites the unit (red) or inhibits it (blue).
+    Each image has its own symmetric color scale, so a unit with small weights still shows its pattern.
     """
     units = min(kernel.shape[1], max_units)
     cols = 16 if units > 32 else 8
-    rows = int(np.ceil(units / cols))
-    with style():
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9 + 0.6), squeeze=False)
-        for u, ax in enumerate(axes.flat):
-            ax.axis("off")
-            if u < units:
-                w = kernel[:, u].reshape(image_shape)
-                lim = np.abs(w).max() or 1.0
-                ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        fig.suptitle(
-            f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)",
-            fontweight="bold",
-        )
-        fig.tight_layout()
-    return fig
+    ax = ax if ax is not None else new_axes((cols * 0.9, np.ceil(units / cols) * 0.9 + 0.6))
+    ax = image_grid(kernel[:, :units].T, image_shape, cols=cols, ax=ax, cmap="RdBu_r")
+    for inset in ax.child_axes:
+        lim = float(np.abs(inset.images[0].get_array()).max()) or 1.0
+        inset.images[0].set_clim(-lim, lim)
+    ax.set_title(f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)")
+    return ax
 
 
-def layer_dynamics(stats_step: np.ndarray, grad_norm: np.ndarray, update_ratio: np.ndarray, layers: list[str]):
-    """Per Linear layer over training: the gradient norm, and how far one update moves the weights (|Δw|/|w|)."""
-    with style():
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-        for k, name in enumerate(layers):
-            axes[0].plot(stats_step, grad_norm[:, k], label=name)
-            axes[1].plot(stats_step, update_ratio[:, k], label=name)
-        axes[0].set(xlabel="optimizer step", ylabel="‖∇W‖ (probe batch)", yscale="log", title="gradient norm per layer")
-        axes[1].axhline(1e-3, color="gray", ls="--", lw=1, label="1e-3 rule of thumb")
-        axes[1].set(
-            xlabel="optimizer step", ylabel="‖ΔW‖ / ‖W‖", yscale="log", title="update / parameter ratio per layer"
-        )
-        for ax in axes:
-            ax.legend()
-        fig.tight_layout()
-    return fig
+def per_layer(step: np.ndarray, values: np.ndarray, layers: list[str], ylabel: str, ax=None):
+    """One line per layer over training: values[:, k] for layer k (a run's grad_norm or update_ratio)."""
+    ax = ax if ax is not None else new_axes()
+    for k, name in enumerate(layers):
+        ax.plot(step, values[:, k], label=name)
+    ax.set(xlabel="optimizer step", ylabel=ylabel, yscale="log")
+    ax.legend()
+    return ax

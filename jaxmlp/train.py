@@ -59,16 +59,17 @@ class Program:
 
     @property
     def steps_per_epoch(self) -> int:
-        return self.num_train // self.config.batch_size
+        return steps_per_epoch(self.num_train, self.config.batch_size)
 
     @property
     def chunk_steps(self) -> int:
         chunks = self.config.chunks_per_epoch or math.ceil(self.steps_per_epoch / AUTO_CHUNK_STEPS)
         return math.ceil(self.steps_per_epoch / chunks)
 
-    @property
-    def chunks_per_epoch(self) -> int:
-        return math.ceil(self.steps_per_epoch / self.chunk_steps)
+
+def steps_per_epoch(num_train: int, batch_size: int) -> int:
+    """Whole batches per epoch: the remainder that does not fill a batch sits the epoch out (a new one each epoch)."""
+    return num_train // batch_size
 
 
 def random_stream(key_data: jax.Array, name: str, index: jax.Array | int) -> jax.Array:
@@ -105,9 +106,8 @@ def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Pr
     init_key, run_key = jax.random.split(key)
     model = build_model(config, ds.num_features, ds.num_classes, init_key)
     graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
-    steps_per_epoch = len(ds.y_train) // config.batch_size
-    total = steps_per_epoch * config.epochs
-    lr = make_schedule(config.lr, config.schedule, total, int(config.warmup_epochs * steps_per_epoch))
+    steps = steps_per_epoch(len(ds.y_train), config.batch_size)
+    lr = make_schedule(config.lr, config.schedule, steps * config.epochs, int(config.warmup_epochs * steps))
     tx = make_optimizer(
         config.optimizer, lr, momentum=config.momentum, weight_decay=config.weight_decay, clip_norm=config.clip_norm
     )
@@ -131,29 +131,37 @@ def random_shift(key: jax.Array, x: jax.Array, image_shape: tuple[int, int], max
     return crop(imgs, offsets).reshape(x.shape)
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
-    """Mean softmax cross-entropy, as `torch.nn.CrossEntropyLoss(label_smoothing=...)`."""
-    targets = (
-        optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), smoothing)
-        if smoothing
-        else jax.nn.one_hot(labels, logits.shape[-1])
-    )
-    return optax.softmax_cross_entropy(logits, targets).mean()
+def cross_entropies(logits: jax.Array, labels: jax.Array, smoothing: float = 0.0) -> jax.Array:
+    """Per-sample softmax cross-entropy against integer labels; their mean is
+    `torch.nn.CrossEntropyLoss(label_smoothing=smoothing)`. Training and evaluation both use it."""
+    targets = jax.nn.one_hot(labels, logits.shape[-1])
+    return optax.softmax_cross_entropy(logits, optax.smooth_labels(targets, smoothing) if smoothing else targets)
 
 
 def _path_name(path) -> str:
     return ".".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path if getattr(k, "name", None) != "value")
 
 
-def linear_kernels(tree, leaf: str = "kernel") -> dict[str, jax.Array]:
-    """The `leaf` ("kernel" or "bias") of every Linear, by layer name, input layer first ("hidden.0", ..., "head")."""
+def _linear_leaves(tree, leaf: str) -> dict[str, jax.Array]:
+    """The `leaf` of every Linear by layer name, in the network's order: hidden.0, hidden.1, ..., hidden.10, head."""
     found = {}
     for path, value in jax.tree_util.tree_leaves_with_path(tree):
         name = _path_name(path)
         layer = name.rsplit(".", 1)[0]
         if name.endswith("." + leaf) and (layer == "head" or layer.startswith("hidden.")):
             found[layer] = value
-    return dict(sorted(found.items(), key=lambda kv: (kv[0] == "head", kv[0])))
+    depth = lambda layer: float("inf") if layer == "head" else int(layer.split(".")[1])
+    return dict(sorted(found.items(), key=lambda kv: depth(kv[0])))
+
+
+def linear_kernels(tree) -> dict[str, jax.Array]:
+    """The kernel (in, out) of every Linear, input layer first: {"hidden.0": ..., ..., "head": ...}."""
+    return _linear_leaves(tree, "kernel")
+
+
+def linear_biases(tree) -> dict[str, jax.Array]:
+    """The bias of every Linear, in the same order and under the same names as `linear_kernels`."""
+    return _linear_leaves(tree, "bias")
 
 
 def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
@@ -164,6 +172,17 @@ def layer_stats(params, grads, updates) -> dict[str, jax.Array]:
         "grad_norm": jnp.stack([norm(g[k]) for k in p]),
         "update_ratio": jnp.stack([norm(u[k]) / (norm(p[k]) + 1e-12) for k in p]),
     }
+
+
+def training_loss(program: Program, params, batch_stats, x: jax.Array, y: jax.Array, dropout_key) -> tuple:
+    """Mean training-mode loss of `params` on (x, y), and (logits, the batch statistics it updated).
+
+    What `train_step` and the layer-statistics probe differentiate; with `dropout_key` None nothing is drawn.
+    """
+    model = nnx.merge(program.graphdef, params, batch_stats, copy=True)
+    logits = model(x, train=True, rngs=nnx.Rngs(dropout=dropout_key) if dropout_key is not None else None)
+    loss = cross_entropies(logits, y, program.config.label_smoothing).mean()
+    return loss, (logits, nnx.state(model, nnx.BatchStat))
 
 
 def train_step(program: Program, state: TrainState, x: jax.Array, y: jax.Array) -> tuple[TrainState, dict]:
@@ -178,11 +197,7 @@ def train_step(program: Program, state: TrainState, x: jax.Array, y: jax.Array) 
         if cfg.augment_shift:
             x = random_shift(aug_key, x, program.image_shape, cfg.augment_shift, program.background)
 
-    def loss_fn(params):
-        model = nnx.merge(program.graphdef, params, state.batch_stats, copy=True)
-        logits = model(x, train=True, rngs=nnx.Rngs(dropout=dropout_key) if dropout_key is not None else None)
-        return cross_entropy(logits, y, cfg.label_smoothing), (logits, nnx.state(model, nnx.BatchStat))
-
+    loss_fn = lambda params: training_loss(program, params, state.batch_stats, x, y, dropout_key)
     (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = program.tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
@@ -199,12 +214,8 @@ def make_probe(program: Program):
 
     def probe(state: TrainState, x: jax.Array, y: jax.Array) -> dict:
         key = random_stream(state.key, "probe", state.step)
-
-        def loss_fn(params):
-            model = nnx.merge(program.graphdef, params, state.batch_stats, copy=True)
-            return cross_entropy(model(x, train=True, rngs=nnx.Rngs(dropout=key)), y, program.config.label_smoothing)
-
-        grads = jax.grad(loss_fn)(state.params)
+        loss_fn = lambda params: training_loss(program, params, state.batch_stats, x, y, key)
+        grads, _ = jax.grad(loss_fn, has_aux=True)(state.params)
         updates, _ = program.tx.update(grads, state.opt_state, state.params)
         return layer_stats(state.params, grads, updates)
 
@@ -271,7 +282,7 @@ def make_evaluate(program: Program):
     def evaluate(params, batch_stats, x, y, mask):
         model = nnx.merge(program.graphdef, params, batch_stats, copy=True)
         logits = jax.lax.map(lambda xb: model(xb, train=False), x).reshape(-1, model.head.out_features)
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        losses = cross_entropies(logits, y)
         preds = jnp.argmax(logits, -1)
         probs = jax.nn.softmax(logits)
         return {

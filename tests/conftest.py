@@ -1,4 +1,8 @@
-"""Shared fixtures: small IDX datasets written by the tests themselves (no network, no ../shared)."""
+"""Shared fixtures: small IDX datasets written by the tests themselves (no network, no ../shared).
+
+REQUIRE_TORCH=1 (set by .ci/run) makes the PyTorch checks impossible to lose: the session stops at once when
+torch cannot be imported, and any skipped test, or test module, is reported as a failure.
+"""
 
 import os
 
@@ -25,3 +29,38 @@ def write_idx_dataset(folder, n_train=300, n_test=120, gz=True):
 @pytest.fixture
 def idx_dir(tmp_path):
     return write_idx_dataset(tmp_path / "idx")
+
+
+REQUIRE_TORCH = os.environ.get("REQUIRE_TORCH") == "1"
+
+
+def pytest_configure(config):
+    if not REQUIRE_TORCH:
+        return
+    try:
+        import torch  # noqa: F401
+    except ImportError as e:
+        raise pytest.UsageError(
+            "REQUIRE_TORCH=1 but torch is not installed; install it with "
+            "`.venv/bin/pip install torch==2.13.0` (or unset REQUIRE_TORCH to let the PyTorch tests skip)"
+        ) from e
+
+
+def _skip_is_failure(report, when: str) -> None:
+    """Under REQUIRE_TORCH=1, a skipped report becomes a failed one that says what skipped and why."""
+    if REQUIRE_TORCH and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"REQUIRE_TORCH=1: no test may skip here ({when} skipped: {reason})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _skip_is_failure(outcome.get_result(), "test")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _skip_is_failure(outcome.get_result(), "collection")

@@ -87,21 +87,6 @@ def test_tfds_path_on_mock_data():
     assert ds.x_train.shape == (24, 784) and ds.num_classes == 10
 
 
-def test_explicit_unavailable_dataset_fails_fast(monkeypatch):
-    monkeypatch.setattr(data, "tfds_is_prepared", lambda name, data_dir=None: False)
-    monkeypatch.setattr(data, "internet_reachable", lambda *a, **k: False)
-    with pytest.raises(DataError, match="--data-dir.*--dataset digits"):
-        data.load_dataset("fashion_mnist")
-
-
-def test_default_falls_back_to_digits_with_notice(monkeypatch):
-    monkeypatch.setattr(data, "tfds_is_prepared", lambda name, data_dir=None: False)
-    monkeypatch.setattr(data, "internet_reachable", lambda *a, **k: False)
-    notes = []
-    ds = data.load_dataset(log=notes.append)
-    assert ds.name == "digits" and len(notes) == 1 and "--data-dir" in notes[0]
-
-
 def test_validation_split_is_disjoint_and_fixed():
     ds = data.load_dataset("digits")
     train, (xv, yv) = data.validation_split(ds, 0.25, seed=3)

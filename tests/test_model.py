@@ -19,15 +19,25 @@ def test_shapes_follow_the_users_784_128_64_10():
     assert m(jnp.ones((5, 784))).shape == (5, 10)
 
 
+def numpy_forward(m: MLP, x: np.ndarray) -> np.ndarray:
+    """The eval-mode MLP without norms written out in NumPy: relu(x W + b) per hidden layer, then the head."""
+    for linear in m.hidden:
+        x = np.maximum(x @ np.asarray(linear.kernel[...]) + np.asarray(linear.bias[...]), 0)
+    return x @ np.asarray(m.head.kernel[...]) + np.asarray(m.head.bias[...])
+
+
 def test_dropout_only_in_train_mode():
     m = make(dropout=0.5)
-    x = jnp.ones((4, 784))
-    np.testing.assert_array_equal(m(x, train=False), m(x, train=False))
+    x = jax.random.normal(jax.random.key(0), (4, 784))
+    np.testing.assert_allclose(m(x, train=False), numpy_forward(m, np.asarray(x)), rtol=1e-4, atol=1e-5)
     a = m(x, train=True, rngs=nnx.Rngs(dropout=1))
     b = m(x, train=True, rngs=nnx.Rngs(dropout=2))
-    assert not np.allclose(a, b)
+    assert not np.allclose(a, m(x, train=False)) and not np.allclose(a, b)
     c = m(x, train=True, rngs=nnx.Rngs(dropout=1))
     np.testing.assert_array_equal(a, c)  # same key, same mask
+    # What the layer does to a hidden activation in train mode: zero with probability 0.5, else scaled by 1 / 0.5.
+    kept = np.asarray(m.dropout(jnp.ones((100, 128)), deterministic=False, rngs=nnx.Rngs(dropout=3)))
+    assert set(np.unique(kept)) == {0.0, 2.0} and 0.45 < np.mean(kept == 0) < 0.55
 
 
 def test_batchnorm_uses_batch_stats_in_train_and_running_stats_in_eval():

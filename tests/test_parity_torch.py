@@ -1,4 +1,5 @@
-"""jaxmlp and the user's PyTorch model compute the same losses, step by step, from the same weights and batches."""
+"""jaxmlp and the user's PyTorch model compute the same losses, step by step, and end with the same parameters,
+from the same weights and batches."""
 
 import jax
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import load_dataset
-from jaxmlp.train import init, train_step
+from jaxmlp.train import init, linear_biases, linear_kernels, train_step
 
 torch = pytest.importorskip("torch")
 from benchmarks.torch_reference import MLP, load_flax_params, train_steps  # noqa: E402
@@ -28,9 +29,10 @@ def batches():
 
 
 @pytest.mark.parametrize(
-    "optimizer, lr", [("sgd", 0.05), ("momentum", 0.01), ("nesterov", 0.01), ("adam", 1e-3), ("adamw", 1e-3)]
+    "optimizer, lr",
+    [("sgd", 0.05), ("momentum", 0.01), ("nesterov", 0.01), ("rmsprop", 1e-4), ("adam", 1e-3), ("adamw", 1e-3)],
 )
-def test_losses_agree_step_by_step(batches, optimizer, lr):
+def test_losses_and_parameters_agree_step_by_step(batches, optimizer, lr):
     from jaxmlp.data import Dataset
 
     x0, y0 = batches[0]
@@ -50,3 +52,8 @@ def test_losses_agree_step_by_step(batches, optimizer, lr):
     theirs = train_steps(model, optimizer, lr, batches[:STEPS])
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
     assert ours[-1] < ours[0]  # and it is training, not agreeing on a constant
+    linears = [m for m in model.net if isinstance(m, torch.nn.Linear)]
+    ours_kernels, ours_biases = linear_kernels(state.params), linear_biases(state.params)
+    for linear, name in zip(linears, ours_kernels, strict=True):
+        np.testing.assert_allclose(ours_kernels[name], linear.weight.detach().numpy().T, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(ours_biases[name], linear.bias.detach().numpy(), rtol=1e-4, atol=1e-5)

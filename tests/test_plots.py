@@ -1,70 +1,141 @@
-"""The data behind each figure, checked on synthetic inputs; and that files are written and not trivial."""
+"""The data behind each figure, checked on synthetic inputs; `ax=` composition; files written and not trivial."""
 
+import os
 import re
+import subprocess
+import sys
 
 import matplotlib.image as mpimg
+import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from jaxmlp import plots
 
+METRICS = [
+    {
+        "epoch": e,
+        "train_loss": 1 / e,
+        "train_accuracy": 1 - 1 / (e + 1),
+        "test_loss": 1.2 / e + 0.1 * (e - 3) ** 2,  # lowest at epoch 3
+        "test_accuracy": 0.9 - 1 / (e + 2),
+    }
+    for e in range(1, 6)
+]
 
-def test_confusion_figure_shows_counts_and_row_normalized():
+
+def test_plots_imports_without_jax_or_orbax_and_leaves_the_backend_alone():
+    code = (
+        "import matplotlib, sys; before = matplotlib.rcParams._get_backend_or_none(); import jaxmlp.plots; "
+        "assert 'jax' not in sys.modules and 'orbax' not in sys.modules, 'jax imported'; "
+        "assert matplotlib.rcParams._get_backend_or_none() == before, 'backend chosen'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_jaxmlp_command_picks_agg_itself():
+    code = (
+        "import matplotlib; from jaxmlp.cli import main; main(['recipes']); "
+        "assert (matplotlib.rcParams._get_backend_or_none() or '').lower() == 'agg', 'no backend chosen'"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+HELPERS = {
+    "epoch_curves": lambda ax: plots.epoch_curves(METRICS, ax=ax),
+    "step_loss": lambda ax: plots.step_loss(np.linspace(2, 0.1, 50), ax=ax),
+    "confusion_matrix": lambda ax: plots.confusion_matrix(np.eye(3, dtype=int), ax=ax),
+    "image_grid": lambda ax: plots.image_grid(np.zeros((3, 16)), (4, 4), ax=ax),
+    "misclassified": lambda ax: plots.misclassified(
+        np.zeros((3, 4)), (2, 2), np.array([0, 1, 2]), np.array([1, 1, 0]), np.ones(3), ax=ax
+    ),
+    "first_layer_weights": lambda ax: plots.first_layer_weights(np.ones((4, 3)), (2, 2), ax=ax),
+    "per_layer": lambda ax: plots.per_layer(np.arange(3), np.ones((3, 2)), ["a", "b"], "y", ax=ax),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELPERS))
+def test_every_helper_draws_on_the_given_axes_and_returns_it(name):
+    fig, axes = plt.subplots(1, 2)
+    assert HELPERS[name](axes[1]) is axes[1]
+    assert plt.get_fignums() == [fig.number]  # no figure of its own
+    assert axes[1].has_data() or axes[1].child_axes
+    assert not axes[0].has_data() and not axes[0].child_axes
+    plt.close("all")
+    own = HELPERS[name](None)  # and with no ax, one new figure
+    assert len(plt.get_fignums()) == 1 and own.figure.number == plt.get_fignums()[0]
+    plt.close("all")
+
+
+def test_every_public_helper_takes_ax():
+    import inspect
+
+    drawing = [f for name, f in vars(plots).items() if inspect.isfunction(f) and f.__module__ == plots.__name__]
+    takes_ax = {f.__name__ for f in drawing if "ax" in inspect.signature(f).parameters}
+    assert takes_ax == set(HELPERS)
+
+
+def test_confusion_matrix_shows_counts_or_row_normalized():
     counts = np.array([[5, 1], [2, 7]])
-    fig = plots.confusion_matrices(counts)
-    left, right = fig.axes[0], fig.axes[1]  # the colorbars come after
-    np.testing.assert_array_equal(left.images[0].get_array(), counts)
-    np.testing.assert_allclose(right.images[0].get_array().sum(1), 1.0)
-    assert [t.get_text() for t in left.texts] == ["5", "1", "2", "7"]
+    ax = plots.confusion_matrix(counts)
+    np.testing.assert_array_equal(ax.images[0].get_array(), counts)
+    assert [t.get_text() for t in ax.texts] == ["5", "1", "2", "7"]
+    ax = plots.confusion_matrix(counts, normalize=True)
+    np.testing.assert_allclose(ax.images[0].get_array().sum(1), 1.0)
+    assert [t.get_text() for t in ax.texts] == ["0.83", "0.17", "0.22", "0.78"]
+    plt.close("all")
 
 
-def test_gallery_shows_only_misclassified_most_confident_first():
+def test_misclassified_shows_only_mistakes_most_confident_first():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 100)
     preds = labels.copy()
     wrong = rng.choice(100, 13, replace=False)
     preds[wrong] = (labels[wrong] + 1) % 10
     conf = rng.random(100)
-    fig = plots.misclassified_gallery(rng.random((100, 64)), (8, 8), labels, preds, conf)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    ax = plots.misclassified(rng.random((100, 64)), (8, 8), labels, preds, conf)
+    titles = [inset.get_title() for inset in ax.child_axes]
     assert len(titles) == 13
     shown = [tuple(map(int, re.findall(r"pred (\d+).*true (\d+)", t, re.S)[0])) for t in titles]
     assert all(p != t for p, t in shown)
     confidences = [float(re.search(r"\((\d+)%\)", t).group(1)) for t in titles]
     assert confidences == sorted(confidences, reverse=True)
+    plt.close("all")
 
 
-def test_learning_curves_and_layer_dynamics_plot_the_given_numbers(tmp_path):
-    metrics = [
-        {
-            "epoch": e,
-            "train_loss": 1 / e,
-            "train_accuracy": 1 - 1 / (e + 1),
-            "test_loss": 1.2 / e,
-            "test_accuracy": 0.9 - 1 / (e + 2),
-        }
-        for e in range(1, 6)
-    ]
-    fig = plots.learning_curves(metrics, np.linspace(2, 0.1, 50))
-    loss_ax = fig.axes[0]
-    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), [r["test_loss"] for r in metrics])
-    assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_legend() is not None
-    path = plots.save(fig, str(tmp_path / "curves.png"))
-    img = mpimg.imread(path)
-    assert img.shape[0] > 200 and img.shape[1] > 600 and img.std() > 0.01  # not blank
-
-    steps = np.array([0, 10, 20])
-    gn = np.array([[1.0, 2.0], [0.5, 1.0], [0.2, 0.4]])
-    fig = plots.layer_dynamics(steps, gn, gn / 100, ["hidden.0", "head"])
-    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), gn[:, 1])
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["hidden.0", "head"]
+def test_epoch_curves_plot_the_given_numbers_and_mark_the_best_epoch():
+    ax = plots.epoch_curves(METRICS, "loss")
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), [r["test_loss"] for r in METRICS])
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "epoch"
+    best = ax.lines[2]
+    assert list(best.get_xdata()) == [3, 3] and "epoch 3" in best.get_label()
+    assert plots.best_epoch(METRICS, "accuracy") == ("test", 5)
+    assert plots.best_epoch([{"epoch": 1, "train_loss": 1.0}]) is None
+    plt.close("all")
 
 
-def test_first_layer_weights_one_image_per_unit():
+def test_first_layer_weights_one_image_per_unit_on_a_symmetric_scale():
     kernel = np.random.default_rng(0).standard_normal((64, 20))
-    fig = plots.first_layer_weights(kernel, (8, 8))
-    shown = [ax.images[0].get_array() for ax in fig.axes if ax.images]
+    ax = plots.first_layer_weights(kernel, (8, 8))
+    shown = [inset.images[0] for inset in ax.child_axes]
     assert len(shown) == 20
-    np.testing.assert_allclose(shown[3], kernel[:, 3].reshape(8, 8))
+    np.testing.assert_allclose(shown[3].get_array(), kernel[:, 3].reshape(8, 8))
+    low, high = shown[3].get_clim()
+    assert low == -high == -np.abs(kernel[:, 3]).max()
+    plt.close("all")
+
+
+def test_save_writes_a_png_that_is_not_blank(tmp_path):
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    plots.epoch_curves(METRICS, "loss", ax=axes[0])
+    plots.per_layer(np.arange(3), np.array([[1.0, 2.0], [0.5, 1.0], [0.2, 0.4]]), ["hidden.0", "head"], "‖∇W‖", axes[1])
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["hidden.0", "head"]
+    img = mpimg.imread(plots.save(fig, str(tmp_path / "curves.png")))
+    assert img.shape[0] > 200 and img.shape[1] > 600 and img.std() > 0.01
+    assert not plt.get_fignums()  # save closes the figure
 
 
 def test_smooth_is_a_moving_average():

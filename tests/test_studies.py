@@ -53,6 +53,10 @@ def test_dropout_study_quick(tmp_path):
         assert all(0 <= row["train_eval_accuracy"] <= 1 for row in rows)
     for e in results["ensemble"].values():
         assert len(e["k_accuracy"]) == 64 and all(0 < a <= 1 for a in e["k_accuracy"])
+    # Dropout must drop: in train mode (masks on) the loss is higher with p=0.5 than without, every epoch,
+    # while eval mode (masks off) sees the whole network. A dropout that keeps every unit fails here.
+    train_loss = {p: [row["train_loss"] for row in rows] for p, rows in results["runs"].items()}
+    assert all(a > b for a, b in zip(train_loss["0.5"], train_loss["0.0"], strict=True)), train_loss
 
 
 def test_normalization_study_quick(tmp_path):

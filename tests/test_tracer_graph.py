@@ -1,6 +1,11 @@
 """tracer builds PyTorch's graph: node names, next_functions, AccumulateGrad, saved tensors, hooks, errors."""
 
+import gc
+import os
+import subprocess
+import sys
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -25,25 +30,27 @@ def structure(node, depth=0, out=None):
     return out
 
 
+ACC = "torch::autograd::AccumulateGrad"  # AccumulateGrad.name(), as PyTorch names it (its C++ class)
+
 # What torch 2.x prints for CrossEntropyLoss(Sequential(Linear, ReLU, Linear, ReLU, Linear)(x), y).
 MLP_GRAPH = [
     (0, "NllLossBackward0"),
     (1, "LogSoftmaxBackward0"),
     (2, "AddmmBackward0"),
-    (3, "AccumulateGrad"),
+    (3, ACC),
     (3, "ReluBackward0"),
     (4, "AddmmBackward0"),
-    (5, "AccumulateGrad"),
+    (5, ACC),
     (5, "ReluBackward0"),
     (6, "AddmmBackward0"),
-    (7, "AccumulateGrad"),
+    (7, ACC),
     (7, None),
     (7, "TBackward0"),
-    (8, "AccumulateGrad"),
+    (8, ACC),
     (5, "TBackward0"),
-    (6, "AccumulateGrad"),
+    (6, ACC),
     (3, "TBackward0"),
-    (4, "AccumulateGrad"),
+    (4, ACC),
 ]
 
 
@@ -228,14 +235,14 @@ def test_engine_runs_highest_sequence_number_first():
     assert names[:2] == ["SumBackward0", "AddBackward0"]  # one root: its node starts with the seed, no GraphRoot
     assert names[2:4] == ["MulBackward0", "MulBackward0"]
     assert trace[2][0]._sequence_nr > trace[3][0]._sequence_nr  # b's node (newer) first
-    assert names[-1] == "AccumulateGrad" and names.count("AccumulateGrad") == 1  # buffer summed both
+    assert names[-1] == ACC and names.count(ACC) == 1  # buffer summed both
 
 
 def test_several_roots_start_from_a_graph_root():
     w = tracer.ones(2, requires_grad=True)
     trace = []
     tracer.autograd.backward([(w * 2).sum(), (w * 3).sum()], trace=trace)
-    assert trace[0][0].name() == "GraphRoot" and len(trace[0][0].next_functions) == 2
+    assert trace[0][0].name() == "torch::autograd::GraphRoot" and len(trace[0][0].next_functions) == 2
     np.testing.assert_array_equal(w.grad.data, [5, 5])
 
 
@@ -294,4 +301,66 @@ def test_python_numbers_keep_the_tensor_dtype():
         assert y.dtype == np.float32
     (x * 2.0).sum().backward()
     assert x.grad.dtype == np.float32
-    assert tracer.tensor([1, 2]).dtype == np.int64 and tracer.tensor([1.0]).dtype == np.float64
+    assert tracer.tensor([1, 2]).dtype == np.int64 and tracer.tensor([1.0]).dtype == np.float32  # torch.tensor
+
+
+def test_import_tracer_brings_nn_optim_and_autograd():
+    code = "import tracer; tracer.nn.Linear; tracer.optim.Adam; tracer.autograd.grad; tracer.nn.functional.relu"
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def _graph_weakrefs(loss):
+    return [weakref.ref(n) for n in viz.walk(loss.grad_fn)]
+
+
+def test_graph_is_freed_by_reference_counting_alone():
+    """As in PyTorch: no cycle runs through a graph, so with the cycle collector off it dies with its loss."""
+    gc.disable()
+    try:
+        m = mlp()
+        x = tracer.randn(4, 784)
+        loss = nn.CrossEntropyLoss()(m(x).tanh().exp().sigmoid() * m(x).relu(), np.array([1, 2, 3, 4]))
+        refs = _graph_weakrefs(loss)
+        accumulator = m._modules["0"].weight.gradient_edge()[0]
+        assert any(r() is accumulator for r in refs) and accumulator.variable is m._modules["0"].weight
+        del accumulator, loss  # never backpropagated: its saved outputs are all still there
+        assert len(refs) > 10 and all(r() is None for r in refs)  # every node, AccumulateGrads included
+        loss = nn.CrossEntropyLoss()(m(x), np.array([1, 2, 3, 4]))
+        refs = _graph_weakrefs(loss)
+        loss.backward(retain_graph=True)
+        del loss
+        assert all(r() is None for r in refs)
+        assert m._modules["0"].weight.grad is not None  # the parameters outlive their graph's accumulators
+        nn.CrossEntropyLoss()(m(x), np.array([1, 2, 3, 4])).backward()  # a fresh AccumulateGrad adds into .grad
+    finally:
+        gc.enable()
+
+
+def test_leaf_hooks_live_on_the_tensor_across_accumulators():
+    gc.disable()
+    try:
+        w = tracer.ones(2, requires_grad=True)
+        seen = []
+        w.register_hook(lambda g: seen.append(g.data.tolist()))
+        (w * 2).sum().backward()  # this graph and its AccumulateGrad die here
+        (w * 3).sum().backward()  # a new AccumulateGrad finds the hook on w
+        assert seen == [[2.0, 2.0], [3.0, 3.0]]
+    finally:
+        gc.enable()
+
+
+def test_ready_accumulators_run_in_the_order_they_became_ready():
+    """Equal sequence numbers (every AccumulateGrad has the largest) leave the heap in arrival order, so the
+    engine's order, and `explain`'s printout of it, never depends on where objects sit in memory."""
+    for _ in range(10):
+        leaves = [tracer.randn(*s, requires_grad=True) for s in ((3,), (2, 4), (4, 3))]
+        trace = []
+        tracer.autograd.backward(tracer.addmm(*leaves).sum(), trace=trace)
+        assert [n.variable for n, _ in trace[2:]] == leaves  # (bias, mat1, mat2): next_functions' order
+
+
+def test_rand_returns_a_tensor_like_randn():
+    tracer.manual_seed(3)
+    r = tracer.rand(2, 3, requires_grad=True)
+    assert isinstance(r, tracer.Tensor) and r.requires_grad and r.dtype == np.float32
+    assert (r.data >= 0).all() and (r.data < 1).all()

@@ -7,7 +7,7 @@ from jaxmlp.data import load_dataset
 from jaxmlp.evaluate import evaluate_run
 from jaxmlp.loop import Diverged, fit
 from jaxmlp.runs import RunDir
-from jaxmlp.train import EvalSet, confusion_matrix, init, make_evaluate
+from jaxmlp.train import EvalSet, confusion_matrix, init, linear_biases, linear_kernels, make_evaluate
 
 TIMING = {"seconds", "samples_per_second"}
 
@@ -89,3 +89,14 @@ def test_evaluate_run_matches_training_metrics(tmp_path, digits):
 def test_divergence_stops_with_epoch_and_step(tmp_path, digits):
     with pytest.raises(Diverged, match=r"epoch 1, step \d+.*lower --lr"):
         train(tmp_path, digits, "nan", optimizer="sgd", lr=1e12)
+
+
+def test_linear_kernels_and_biases_come_in_the_networks_order():
+    config = TrainConfig(hidden=(3,) * 11).validate()
+    ds = load_dataset("digits", normalization=config.normalization)
+    _, state = init(config, ds)
+    kernels, biases = linear_kernels(state.params), linear_biases(state.params)
+    names = [f"hidden.{i}" for i in range(11)] + ["head"]  # hidden.10 after hidden.2, as the layers run
+    assert list(kernels) == list(biases) == names
+    assert [k.shape for k in kernels.values()] == [(64, 3)] + [(3, 3)] * 10 + [(3, 10)]
+    assert [b.shape for b in biases.values()] == [(3,)] * 11 + [(10,)]

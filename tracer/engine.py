@@ -8,11 +8,18 @@
 3. Each node has an input buffer; gradients arriving at the same input are
    summed there (this is where a tensor used twice gets its two contributions).
 4. A node whose count drops to zero is pushed on the ready queue, a heap
-   ordered by `_sequence_nr`, highest first (the most recent forward op).
-5. Running a node: pre-hooks may replace each incoming gradient; retained
-   non-leaf grads are stored; `backward` computes the input gradients, which
+   ordered by `_sequence_nr`, highest first (the most recent forward op); equal
+   numbers (the AccumulateGrads) leave in the order they became ready.
+5. Running a node (`call_function`): tensor hooks, then the node's pre-hooks,
+   may replace incoming gradients; retained non-leaf grads are stored;
+   `backward` computes the input gradients; post-hooks may replace those; they
    flow along `next_functions` into the next buffers. Without `retain_graph`,
    the node's saved tensors are freed right after.
+
+Grad mode is on during the pass exactly when `create_graph=True` (as PyTorch's
+engine sets it): buffers then hold tensors, and every formula's arithmetic is
+recorded, so the gradients have a graph of their own. Otherwise buffers hold
+plain NumPy arrays and nothing is recorded.
 
 Everything is iterative (explicit stacks and a heap), so a 10,000-node chain
 needs no recursion.
@@ -20,12 +27,11 @@ needs no recursion.
 
 from __future__ import annotations
 
+import itertools
 from heapq import heappop, heappush
 
-import numpy as np
-
-from tracer.graph import AccumulateGrad, GraphRoot, Node, reachable
-from tracer.tensor import Tensor
+from tracer.graph import AccumulateGrad, GraphRoot, Node
+from tracer.tensor import Tensor, _grad_enabled
 
 
 def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
@@ -45,27 +51,43 @@ def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
 
 
 def _nodes_leading_to(root: Node, targets: set) -> set:
-    """Nodes from which some target node can be reached (targets included): the only ones `grad()` runs."""
-    order = reachable(root)
-    # Children are mostly discovered after their parents; sweep backwards until nothing changes.
-    needed = set(targets)
-    changed = True
-    while changed:
-        changed = False
-        for node in reversed(order):
-            if node not in needed and any(c in needed for c, _ in node.next_functions if c is not None):
+    """Nodes from which some target node can be reached (targets included): the only ones `grad()` runs.
+
+    One depth-first pass (PyTorch's `init_to_execute`): a node is needed if it is a target or one of its
+    children is; in a DAG every child has been decided by the time its parent is left.
+    """
+    needed: set = set()
+    seen = {root}
+    stack = [(root, iter(root.next_functions))]
+    while stack:
+        node, children = stack[-1]
+        for child, _ in children:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append((child, iter(child.next_functions)))
+                break
+        else:  # every child decided
+            stack.pop()
+            if node in targets or any(child in needed for child, _ in node.next_functions):
                 needed.add(node)
-                changed = True
     return needed
 
 
-def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
-    """Backpropagate `grads` from `edges`.
+def run_backward(edges, grads, *, retain_graph: bool, create_graph: bool = False, capture=None, trace=None):
+    """Backpropagate `grads` from `edges`, with grad mode set to `create_graph` for the pass.
 
     capture: None to accumulate into leaves (`backward()`); or a list of edges whose
     gradient to return instead, running only the nodes that lead to them (`autograd.grad`).
     trace: optional list that receives `(node, input grads)` in execution order (for teaching).
     """
+    previous, _grad_enabled[0] = _grad_enabled[0], create_graph
+    try:
+        return _run(edges, grads, retain_graph, capture, trace)
+    finally:
+        _grad_enabled[0] = previous
+
+
+def _run(edges, grads, retain_graph, capture, trace):
     buffers: dict[Node, list] = {}  # node -> its input buffer, one slot per input
     if len(edges) == 1:  # as PyTorch does, no dummy GraphRoot for a single root
         root, nr = edges[0]
@@ -73,27 +95,30 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
         buffers[root][nr] = grads[0]
     else:
         root = GraphRoot(edges, grads)
-    needed = None
-    captured = None
+    needed = captured = None
     if capture is not None:
         needed = _nodes_leading_to(root, {node for node, _ in capture})
         captured = {edge: None for edge in capture}
     deps = _count_dependencies(root, needed)
-    ready = [(-root._sequence_nr, id(root), root)]
+    order = itertools.count()  # the heap's tie-break: equal sequence numbers leave in the order they arrived
+    ready = [(-root._sequence_nr, next(order), root)]
     while ready:
         node = heappop(ready)[2]
         inputs = buffers.pop(node, ())
-        if node._pre_hooks:
-            _call_pre_hooks(node, inputs)
-        if node._retain_grad:
-            _retain_grads(node, inputs)
+        if node._tensor_pre_hooks or node._retain_grad:
+            _call_tensor_pre_hooks(node, inputs)
         if captured is not None:
             for nr, g in enumerate(inputs):
                 if (node, nr) in captured:
                     captured[(node, nr)] = g
             if isinstance(node, AccumulateGrad) or node not in needed:
                 continue  # grad() returns gradients instead of accumulating them, and runs only what leads there
-        outputs = node.backward(*inputs)
+        if inputs and inputs[0] is None:  # no gradient arrived (a hook cut it): none leaves, as in PyTorch
+            outputs = (None,) * len(node.next_functions)
+        elif node._pre_hooks or node._post_hooks:
+            outputs = _call_function(node, inputs)
+        else:
+            outputs = node.backward(*inputs)
         if trace is not None:
             trace.append((node, inputs))
         if not retain_graph and node._saved:
@@ -109,29 +134,53 @@ def run_backward(edges, grads, *, retain_graph: bool, capture=None, trace=None):
             waiting = deps[child] - 1
             deps[child] = waiting
             if not waiting:
-                heappush(ready, (-child._sequence_nr, id(child), child))
+                heappush(ready, (-child._sequence_nr, next(order), child))
         outputs = g = None  # handed over: the buffers are now their only holders (so AccumulateGrad may steal)
     if captured is not None:
         return [captured[edge] for edge in capture]
     return None
 
 
-def _call_pre_hooks(node: Node, inputs: list) -> None:
-    """Hooks registered on the gradient arriving at input `nr`; a hook's return value replaces it."""
-    for nr, hooks in node._pre_hooks.items():
+def _as_tensors(grads) -> tuple:
+    return tuple(g if g is None or isinstance(g, Tensor) else Tensor(g) for g in grads)
+
+
+def _as_grads(tensors) -> list:
+    """What a hook returned, as the buffers hold gradients: tensors with a graph, or plain arrays."""
+    keep = _grad_enabled[0]
+    return [t if t is None or keep or not isinstance(t, Tensor) else t.data for t in tensors]
+
+
+def _call_tensor_pre_hooks(node: Node, inputs: list) -> None:
+    """Hooks registered on the tensor whose gradient arrives at input `nr` (a hook's return value replaces it),
+    then the gradients of non-leaf tensors that asked for them (`retain_grad()`) are stored."""
+    for nr, hooks in node._tensor_pre_hooks.items():
         for hook in list(hooks):
             if inputs[nr] is not None:
-                new = hook(Tensor(inputs[nr]))
+                new = hook(_as_tensors(inputs[nr : nr + 1])[0])
                 if new is not None:
-                    inputs[nr] = new.data if hasattr(new, "data") else np.asarray(new)
-
-
-def _retain_grads(node: Node, inputs: list) -> None:
-    """Store the gradient of each non-leaf output of `node` that asked for it (`retain_grad()`)."""
+                    inputs[nr] = _as_grads([new])[0]
     for nr, ref in node._retain_grad.items():
         t = ref()
         if t is not None and inputs[nr] is not None:
-            if t._grad is None:
-                t._grad = Tensor(np.array(inputs[nr], copy=True))
+            g = inputs[nr]
+            if isinstance(g, Tensor):  # recording a graph: the stored gradient keeps its history
+                t._grad = g.clone() if t._grad is None else t._grad + g
+            elif t._grad is None:
+                t._grad = Tensor(g.copy())
             else:
-                t._grad.data = t._grad.data + inputs[nr]
+                t._grad.data = t._grad.data + g
+
+
+def _call_function(node: Node, inputs: list):
+    """A node with hooks of its own: `fn(grad_outputs)` before it, `fn(grad_inputs, grad_outputs)` after it."""
+    for hook in list(node._pre_hooks):
+        new = hook(_as_tensors(inputs))
+        if new is not None:
+            inputs[:] = _as_grads(new)
+    outputs = node.backward(*inputs)
+    for hook in list(node._post_hooks):
+        new = hook(_as_tensors(outputs), _as_tensors(inputs))
+        if new is not None:
+            outputs = _as_grads(new)
+    return outputs

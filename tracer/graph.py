@@ -22,13 +22,14 @@ This is the Python telling of `torch/csrc/autograd/function.h`:
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 import weakref
 from types import MappingProxyType
 
 import numpy as np
 
-from tracer.tensor import Tensor
+from tracer.tensor import RemovableHandle, Tensor, _grad_enabled
 
 _sequence = itertools.count()
 
@@ -41,41 +42,84 @@ FREED_MESSAGE = (
 
 
 class SavedTensor:
-    """A tensor saved for backward, with the version it had when saved (torch's SavedVariable)."""
+    """A tensor saved for backward, with the version it had when saved (torch's `SavedVariable`).
 
-    __slots__ = ("tensor", "version", "is_output")
+    An input is kept as it is. An *output* of the node that saves it (`is_output`, e.g. exp's result) is kept as
+    its array and version counter only, without its `grad_fn`: the tensor points at its node, so keeping the
+    tensor would close a cycle (output -> grad_fn -> saved output) that only the cycle collector frees. `unpack`
+    rebuilds it with the saving node as its `grad_fn` (`saved_variable.cpp`: `grad_fn = saved_for`).
+    """
 
-    def __init__(self, tensor, is_output: bool = False):
-        self.tensor = tensor
-        self.version = tensor._version
-        self.is_output = is_output
+    __slots__ = ("tensor", "data", "version_counter", "version", "is_output")
 
-    def unpack(self, node: Node):
-        if self.tensor is None:
+    def __init__(self, tensor: Tensor, is_output: bool = False):
+        self.is_output = is_output and tensor.grad_fn is not None
+        self.tensor = None if self.is_output else tensor
+        self.data = tensor.data
+        self.version_counter = tensor._shared_version_counter()  # an in-place op bumps it after saving
+        self.version = self.version_counter.value
+
+    def unpack(self, node: Node) -> Tensor:
+        """The saved tensor, after checking that it was neither freed nor modified in place since."""
+        if self.data is None:
             raise RuntimeError(FREED_MESSAGE)
-        t = self.tensor
-        if t._version != self.version:
-            origin = f"output 0 of {t.grad_fn.name()}" if t.grad_fn is not None else "a leaf"
-            raise RuntimeError(
-                "one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"[{t.type_name()} {list(t.shape)}], which is {origin}, is at version {t._version}; "
-                f"expected version {self.version} instead. Hint: the backtrace further above "
-                "shows the operation that failed to compute its gradient. The variable in question was "
-                "changed in there or anywhere later. Good luck!"
-            )
+        if self.version_counter.value != self.version:
+            grad_fn = node if self.is_output else self.tensor.grad_fn
+            raise RuntimeError(modified_message(self.data, grad_fn, self.version_counter.value, self.version))
+        if not self.is_output:
+            return self.tensor
+        t = Tensor(self.data)
+        t.grad_fn, t._version_counter = node, self.version_counter
         return t
+
+    def release(self) -> None:
+        self.tensor = self.data = None
+
+
+def modified_message(data: np.ndarray, grad_fn: Node | None, version: int, expected: int) -> str:
+    """PyTorch's text for a saved tensor changed in place (`SavedVariable::unpack`)."""
+    which = f", which is output 0 of {grad_fn.forward_op_name()}," if grad_fn is not None else ""
+    return (
+        "one of the variables needed for gradient computation has been modified by an inplace operation: "
+        f"[{type_name(data)} {list(data.shape)}]{which} is at version {version}; expected version {expected} "
+        "instead. Hint: enable anomaly detection to find the operation that failed to compute its gradient, "
+        "with torch.autograd.set_detect_anomaly(True, check_nan=False)."
+    )
+
+
+def type_name(data: np.ndarray) -> str:
+    """PyTorch's legacy type name of a CPU tensor of this dtype, as its messages print it."""
+    names = {np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.float64): "torch.DoubleTensor"}
+    return names.get(data.dtype, f"tensor({data.dtype})")
 
 
 _NONE = MappingProxyType({})  # read-only and shared: most nodes never get a hook or a retain_grad
 
 
 class Node:
-    """One backward function. Subclasses implement `backward(*grads) -> tuple of input grads`."""
+    """One backward function. Subclasses implement `backward(*grads) -> tuple of input grads`.
+
+    A subclass declares what it holds: `saves`, the names of the tensors its formula needs (PyTorch's names:
+    "self", "other", "mat1", ..., and "result" for the op's output), picked by name from `inputs`, the names
+    of the forward's tensor arguments in order; other attributes are class annotations that `record` fills.
+    `backward` reads saved tensors with `saved(name)`: the array on the plain path, or, while a graph of the
+    backward pass is being recorded (`create_graph=True`, grad mode on), the tensor, so the formula's
+    arithmetic is recorded too.
+    """
 
     num_inputs = 1  # gradients it receives: one per output of the forward op (every op here has one output)
-    _pre_hooks: dict[int, list] = _NONE  # input_nr -> hooks on the gradient arriving there
-    _retain_grad: dict[int, object] = _NONE  # input_nr -> weakref to a non-leaf that wants .grad
+    inputs: tuple[str, ...] = ("self",)
+    saves: tuple[str, ...] = ()
+    _pre_hooks: list = ()  # fn(grad_outputs) -> new grad_outputs or None (register_prehook)
+    _post_hooks: list = ()  # fn(grad_inputs, grad_outputs) -> new grad_inputs or None (register_hook)
+    _tensor_pre_hooks: dict[int, list] = _NONE  # output_nr -> hooks of the non-leaf tensor it made
+    _retain_grad: dict[int, object] = _NONE  # output_nr -> weakref to a non-leaf that wants .grad
     _saved: dict[str, SavedTensor] = _NONE  # name -> saved tensor, for the nodes whose formula needs any
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Where `record` finds each saved tensor: the index of the input, or -1 for the output ("result").
+        cls._save_plan = tuple((name, -1 if name == "result" else cls.inputs.index(name)) for name in cls.saves)
 
     def __init__(self, next_functions: tuple = ()):
         self._sequence_nr = next(_sequence)
@@ -84,22 +128,32 @@ class Node:
     def name(self) -> str:
         return type(self).__name__
 
+    def forward_op_name(self) -> str:
+        """The forward op's name, as PyTorch's messages print it: `SigmoidBackward0` -> `Sigmoid`."""
+        return re.sub(r"Backward\d*$", "", self.name())
+
     def __repr__(self):
-        return f"<{self.name()} object at {id(self):#x}>"
+        return f"<{type(self).__name__} object at {id(self):#x}>"
 
     # Saved tensors: exposed as `_saved_<name>` like PyTorch's python bindings.
-    def save(node, **tensors) -> None:  # `node`, not `self`: PyTorch calls a saved input "self"
-        if node._saved is _NONE:  # this node's first saved tensor: its own mapping
-            node._saved = {}
-        for key, t in tensors.items():
-            node._saved[key] = SavedTensor(t)
+    def save(self, name: str, tensor: Tensor, is_output: bool = False) -> None:
+        if self._saved is _NONE:  # this node's first saved tensor: its own mapping
+            self._saved = {}
+        self._saved[name] = SavedTensor(tensor, is_output)
 
-    def saved(self, key: str):
-        s = self._saved[key]
-        t = s.tensor
-        if t is not None and t._version == s.version:  # the common case, without unpack's call
-            return t
+    def saved(self, name: str):
+        """The saved array (plain path) or tensor (while recording a graph of the backward pass)."""
+        s = self._saved[name]
+        if _grad_enabled[0]:
+            return s.unpack(self)
+        if s.data is not None and s.version_counter.value == s.version:
+            return s.data  # the common case, without unpack's call
         return s.unpack(self)  # raises the error that says what went wrong
+
+    def saved_data(self, name: str) -> np.ndarray:
+        """The saved array, in either mode: for masks and other quantities a formula treats as constants."""
+        s = self._saved[name]
+        return s.data if s.data is not None and s.version_counter.value == s.version else s.unpack(self).data
 
     def __getattr__(self, attr):
         if attr.startswith("_saved_"):
@@ -109,7 +163,7 @@ class Node:
 
     def release_variables(self) -> None:
         for s in self._saved.values():
-            s.tensor = None
+            s.release()
 
     def backward(self, *grads):
         raise NotImplementedError
@@ -119,11 +173,26 @@ class Node:
         backward formula skip work (the input gradient of a first layer, say)."""
         return self.next_functions[i][0] is not None
 
-    def register_prehook(self, input_nr: int, hook) -> list:
-        """Add `hook` for the gradient arriving at `input_nr`; returns that input's hook list (for removal)."""
-        if self._pre_hooks is _NONE:
-            self._pre_hooks = {}
-        hooks = self._pre_hooks.setdefault(input_nr, [])
+    # Hooks, with PyTorch's signatures (`torch/csrc/autograd/python_cpp_function.cpp`, `function.h`).
+    def register_prehook(self, fn) -> RemovableHandle:
+        """`fn(grad_outputs) -> tuple or None`: runs before this node; a tuple replaces the incoming grads."""
+        if "_pre_hooks" not in self.__dict__:  # this node's first: its own list
+            self._pre_hooks = []
+        self._pre_hooks.append(fn)
+        return RemovableHandle(self._pre_hooks, fn)
+
+    def register_hook(self, fn) -> RemovableHandle:
+        """`fn(grad_inputs, grad_outputs) -> tuple or None`: runs after this node; a tuple replaces its results."""
+        if "_post_hooks" not in self.__dict__:
+            self._post_hooks = []
+        self._post_hooks.append(fn)
+        return RemovableHandle(self._post_hooks, fn)
+
+    def add_tensor_pre_hook(self, output_nr: int, hook) -> list:
+        """Add a hook of the non-leaf tensor this node made (`Tensor.register_hook`); returns the list holding it."""
+        if self._tensor_pre_hooks is _NONE:
+            self._tensor_pre_hooks = {}
+        hooks = self._tensor_pre_hooks.setdefault(output_nr, [])
         hooks.append(hook)
         return hooks
 
@@ -137,26 +206,34 @@ class Node:
 class AccumulateGrad(Node):
     """Sink for one leaf: `leaf.grad = g` the first time, `leaf.grad += g` (same array) afterwards.
 
-    The first time, PyTorch *steals* `g` when nothing else references it (`accumulate_grad.h`:
-    `new_grad.use_count() <= num_expected_refs`, and a layout like the parameter's) and clones it
-    otherwise. Here the same test reads CPython's reference counts (`_references`, against `_UNSHARED`).
+    It owns its leaf (`variable`, a strong reference) while the leaf holds it weakly (`accumulate_grad.h`); the
+    leaf's own hooks are read from the leaf at each run, since this node may be gone and made anew meanwhile.
+    The first time, PyTorch *steals* `g` when nothing else references it (`new_grad.use_count() <=
+    num_expected_refs`, and a layout like the parameter's) and clones it otherwise. Here the same test reads
+    CPython's reference counts (`_references`, against `_UNSHARED`). While a graph of the backward pass is
+    recorded (`create_graph=True`), the gradient is copied with its history (`CopyBackwards`) and later ones
+    are added out of place, so `.grad` can itself be differentiated.
     """
 
     def __init__(self, variable):
         super().__init__()
         # PyTorch gives AccumulateGrad the largest sequence number so leaves are filled as early as possible.
         self._sequence_nr = sys.maxsize
-        self._variable = weakref.ref(variable)
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
 
     @property
-    def variable(self):
-        return self._variable()
+    def _tensor_pre_hooks(self):
+        hooks = self.variable._backward_hooks
+        return {0: hooks} if hooks else _NONE
 
     def backward(self, grad):
-        leaf = self._variable()
-        if leaf is None:
-            return ()
-        if leaf._grad is None:
+        leaf = self.variable
+        if _grad_enabled[0]:
+            leaf._grad = copy_with_history(grad) if leaf._grad is None else leaf._grad + grad
+        elif leaf._grad is None:
             param = leaf.data
             if (
                 _references(grad) in _UNSHARED
@@ -169,7 +246,24 @@ class AccumulateGrad(Node):
                 leaf._grad = Tensor(np.array(grad, dtype=param.dtype, order="C", copy=True))
         else:
             leaf._grad.data += grad  # in place: the very same array object keeps accumulating
+        if leaf._post_accumulate_grad_hooks:
+            for hook in list(leaf._post_accumulate_grad_hooks):
+                hook(leaf)
         return ()
+
+
+class CopyBackwards(Node):
+    """The copy AccumulateGrad makes of a gradient that carries a graph: the gradient passes unchanged."""
+
+    def backward(self, g):
+        return (g,)
+
+
+def copy_with_history(t: Tensor) -> Tensor:
+    out = Tensor(np.array(t.data, copy=True))
+    if t.requires_grad:
+        out.grad_fn = CopyBackwards((t.gradient_edge(),))
+    return out
 
 
 def _references(grad) -> tuple[int, int]:
@@ -206,6 +300,9 @@ class GraphRoot(Node):
     def __init__(self, edges, grads):
         super().__init__(tuple(edges))
         self._grads = grads
+
+    def name(self) -> str:
+        return "torch::autograd::GraphRoot"
 
     def backward(self):
         return tuple(self._grads)

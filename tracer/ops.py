@@ -2,9 +2,16 @@
 
 A forward op computes its NumPy result and, when grad mode is on and some
 input requires grad, creates its node: `next_functions` gets one edge per
-tensor argument (in PyTorch's argument order), and whatever the backward
-formula needs is saved. The node's `backward(grad)` returns one gradient per
-edge.
+tensor argument (in PyTorch's argument order), and the tensors the node class
+declares in `saves` are saved. The node's `backward(grad)` returns one gradient
+per edge.
+
+Each backward formula is written once and reads like PyTorch's (derivatives.yaml).
+On the plain path (`backward()`, `grad()`) it runs on NumPy arrays. With
+`create_graph=True` the engine hands it tensors and `saved()` returns tensors,
+so the same arithmetic runs as tracer ops and is itself recorded: that graph is
+what double backward differentiates. The few steps that differ between arrays
+and tensors (summing to a shape, expanding, exp) are the helpers just below.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.graph import Node, unbroadcast
-from tracer.tensor import Tensor, _grad_enabled, is_grad_enabled
+from tracer.tensor import Tensor, _default_dtype, _grad_enabled, is_grad_enabled
 
 
 def as_tensor(x, like=None) -> Tensor:
@@ -21,60 +28,102 @@ def as_tensor(x, like=None) -> Tensor:
         return x
     if isinstance(x, (int, float)) and isinstance(like, Tensor):
         return Tensor(np.asarray(x, dtype=like.dtype))
+    if isinstance(x, float):
+        return Tensor(np.asarray(x, dtype=_default_dtype[0]))
     return Tensor(np.asarray(x))
 
 
 NO_EDGE = (None, 0)  # the edge of an input that needs no gradient
 
 
-def record(data, node_cls, *inputs, **attrs):
-    """Wrap `data` as the output of `node_cls` applied to the tensors `inputs`; returns (tensor, node or None).
+def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
+    """Wrap `data` as the output of `node_cls` applied to the tensors `inputs`.
 
     No node is made under `no_grad()` or when no input requires grad (every edge is then `(None, 0)`).
+    Otherwise the node gets `attrs` (the non-tensor values its class annotates) and saves what its class
+    declares in `saves`: inputs by name, and the output as "result", packed without its grad_fn.
     """
     out = Tensor(data)
     if not _grad_enabled[0]:  # (is_grad_enabled() without the call)
-        return out, None
+        return out
     edges = tuple([t.gradient_edge() for t in inputs])
     if edges.count(NO_EDGE) == len(edges):
-        return out, None
+        return out
     node = node_cls(edges)
-    if attrs:
-        node.__dict__.update(attrs)
+    for name, value in attrs.items():
+        setattr(node, name, value)
     out.grad_fn = node
-    return out, node
+    for name, i in node_cls._save_plan:
+        node.save(name, out if i < 0 else inputs[i], is_output=i < 0)
+    return out
+
+
+# --- formulas on arrays or tensors: the steps where NumPy and tracer ops are spelled differently ------------
+
+
+def sum_to(g, shape: tuple):
+    """Sum `g` down to `shape`: the backward of broadcasting (PyTorch's `sum_to`)."""
+    if not isinstance(g, Tensor):
+        return unbroadcast(g, shape)
+    extra = g.ndim - len(shape)
+    if extra:
+        g = sum(g, tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return sum(g, axes, keepdim=True) if axes else g
+
+
+def expand_to(g, shape: tuple):
+    """`g` broadcast up to `shape`, as a fresh array or as an ExpandBackward0."""
+    return expand(g, *shape) if isinstance(g, Tensor) else np.broadcast_to(g, shape).copy()
+
+
+def sum_dim(g, dim, keepdim: bool = False):
+    return sum(g, dim, keepdim) if isinstance(g, Tensor) else np.add.reduce(g, axis=dim, keepdims=keepdim)
+
+
+def exp_of(y):
+    return exp(y) if isinstance(y, Tensor) else np.exp(y)
+
+
+def unsqueeze_reduced(g, shape: tuple, dim, keepdim: bool):
+    """A reduction's gradient with the reduced dimensions put back as size 1, ready to broadcast over `shape`."""
+    if dim is None or keepdim:
+        return g
+    dims = {d % len(shape) for d in np.atleast_1d(dim)}
+    return g.reshape(tuple(1 if i in dims else n for i, n in enumerate(shape)))
 
 
 # --- elementwise binary -----------------------------------------------------
 
 
 class AddBackward0(Node):
+    inputs = ("self", "other")
+    self_shape: tuple
+    other_shape: tuple
+    alpha: float
+
     def backward(self, g):
-        return unbroadcast(g, self.self_shape), unbroadcast(g * self.alpha, self.other_shape)
+        return sum_to(g, self.self_shape), sum_to(g * self.alpha if self.alpha != 1 else g, self.other_shape)
 
 
 def add(a, b, alpha=1.0):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    out, _ = record(
-        a.data + alpha * b.data if alpha != 1 else a.data + b.data,
-        AddBackward0,
-        a,
-        b,
-        self_shape=a.shape,
-        other_shape=b.shape,
-        alpha=alpha,
-    )
-    return out
+    data = a.data + alpha * b.data if alpha != 1 else a.data + b.data
+    return record(data, AddBackward0, a, b, self_shape=a.shape, other_shape=b.shape, alpha=alpha)
 
 
 class SubBackward0(Node):
+    inputs = ("self", "other")
+    self_shape: tuple
+    other_shape: tuple
+
     def backward(self, g):
-        return unbroadcast(g, self.self_shape), unbroadcast(-g, self.other_shape)
+        return sum_to(g, self.self_shape), sum_to(-g, self.other_shape)
 
 
 def sub(a, b):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    return record(a.data - b.data, SubBackward0, a, b, self_shape=a.shape, other_shape=b.shape)[0]
+    return record(a.data - b.data, SubBackward0, a, b, self_shape=a.shape, other_shape=b.shape)
 
 
 class RsubBackward1(Node):  # Python scalar - tensor: the scalar is no tensor, so one edge
@@ -83,91 +132,89 @@ class RsubBackward1(Node):  # Python scalar - tensor: the scalar is no tensor, s
 
 
 def rsub(a, scalar):
-    return record(scalar - a.data, RsubBackward1, a)[0]
+    return record(scalar - a.data, RsubBackward1, a)
 
 
 class MulBackward0(Node):
+    inputs = ("self", "other")
+    saves = ("self", "other")
+
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
         return (
-            unbroadcast(g * b.data, a.shape) if self.needs_input_grad(0) else None,
-            unbroadcast(g * a.data, b.shape) if self.needs_input_grad(1) else None,
+            sum_to(g * b, a.shape) if self.needs_input_grad(0) else None,
+            sum_to(g * a, b.shape) if self.needs_input_grad(1) else None,
         )
 
 
 def mul(a, b):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    out, node = record(a.data * b.data, MulBackward0, a, b)
-    if node:
-        node.save(self=a, other=b)
-    return out
+    return record(a.data * b.data, MulBackward0, a, b)
 
 
 class DivBackward0(Node):
+    inputs = ("self", "other")
+    saves = ("self", "other")
+
     def backward(self, g):
         a, b = self.saved("self"), self.saved("other")
-        return unbroadcast(g / b.data, a.shape), unbroadcast(-g * a.data / (b.data * b.data), b.shape)
+        return sum_to(g / b, a.shape), sum_to(-g * a / (b * b), b.shape)
 
 
 def div(a, b):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    out, node = record(a.data / b.data, DivBackward0, a, b)
-    if node:
-        node.save(self=a, other=b)
-    return out
+    return record(a.data / b.data, DivBackward0, a, b)
 
 
 class PowBackward0(Node):  # tensor ** scalar
+    saves = ("self",)
+    exponent: float
+
     def backward(self, g):
-        x = self.saved("self").data
-        p = self.exponent
-        return (g * p * x ** (p - 1) if p != 0 else np.zeros_like(x),)
+        x, p = self.saved("self"), self.exponent
+        return (g * p * x ** (p - 1) if p != 0 else g * 0.0,)
 
 
 class PowBackward1(Node):  # tensor ** tensor
+    inputs = ("self", "exponent")
+    saves = ("self", "exponent", "result")
+
     def backward(self, g):
-        a, b, out = self.saved("self").data, self.saved("exponent").data, self.saved("result").data
-        ga = g * b * a ** (b - 1)
-        gb = g * out * np.log(np.where(a > 0, a, 1.0)) * (a > 0)
-        return unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)
+        a, b, out = self.saved("self"), self.saved("exponent"), self.saved("result")
+        positive = self.saved_data("self") > 0  # d/db a**b = a**b log a, taken as 0 where log a is undefined
+        log_a = log(a * positive + (1.0 - positive)) if isinstance(a, Tensor) else np.log(np.where(positive, a, 1.0))
+        return sum_to(g * b * a ** (b - 1), a.shape), sum_to(g * out * log_a * positive, b.shape)
 
 
 class PowBackward2(Node):  # Python scalar ** tensor
+    saves = ("result",)
+    base: float
+
     def backward(self, g):
-        return (g * self.saved("result").data * np.log(self.base),)
+        return (g * self.saved("result") * float(np.log(self.base)),)
 
 
 def rpow(a, base):
-    out, node = record(base**a.data, PowBackward2, a, base=base)
-    if node:
-        node.save(result=out)
-    return out
+    return record(base**a.data, PowBackward2, a, base=base)
 
 
 class ReciprocalBackward0(Node):
+    saves = ("result",)
+
     def backward(self, g):
-        y = self.saved("result").data
+        y = self.saved("result")
         return (-g * y * y,)
 
 
 def reciprocal(a):
-    out, node = record(1 / a.data, ReciprocalBackward0, a)
-    if node:
-        node.save(result=out)
-    return out
+    return record(1 / a.data, ReciprocalBackward0, a)
 
 
 def pow(a, p):
     a = as_tensor(a)
     if isinstance(p, Tensor):
-        out, node = record(a.data**p.data, PowBackward1, a, p)
-        if node:
-            node.save(self=a, exponent=p, result=out)
-        return out
-    out, node = record(a.data**p, PowBackward0, a, exponent=p)
-    if node:
-        node.save(self=a)
-    return out
+        return record(a.data**p.data, PowBackward1, a, p)
+    return record(a.data**p, PowBackward0, a, exponent=p)
 
 
 # --- elementwise unary --------------------------------------------------------
@@ -179,86 +226,93 @@ class NegBackward0(Node):
 
 
 def neg(a):
-    return record(-a.data, NegBackward0, a)[0]
+    return record(-a.data, NegBackward0, a)
+
+
+class CloneBackward0(Node):
+    def backward(self, g):
+        return (g,)
+
+
+def clone(a):
+    return record(a.data.copy(), CloneBackward0, a)
 
 
 class ExpBackward0(Node):
+    saves = ("result",)
+
     def backward(self, g):
-        return (g * self.saved("result").data,)
+        return (g * self.saved("result"),)
 
 
 def exp(a):
-    out, node = record(np.exp(a.data), ExpBackward0, a)
-    if node:
-        node.save(result=out)
-    return out
+    return record(np.exp(a.data), ExpBackward0, a)
 
 
 class LogBackward0(Node):
+    saves = ("self",)
+
     def backward(self, g):
-        return (g / self.saved("self").data,)
+        return (g / self.saved("self"),)
 
 
 def log(a):
-    out, node = record(np.log(a.data), LogBackward0, a)
-    if node:
-        node.save(self=a)
-    return out
+    return record(np.log(a.data), LogBackward0, a)
 
 
 class ReluBackward0(Node):
+    saves = ("result",)
+
     def backward(self, g):
-        return (g * (self.saved("result").data > 0),)
+        return (g * (self.saved_data("result") > 0),)  # relu'' = 0: the mask is a constant
 
 
 def relu(a):
-    out, node = record(np.maximum(a.data, 0), ReluBackward0, a)
-    if node:
-        node.save(result=out)
-    return out
+    return record(np.maximum(a.data, 0), ReluBackward0, a)
 
 
 class TanhBackward0(Node):
+    saves = ("result",)
+
     def backward(self, g):
-        y = self.saved("result").data
+        y = self.saved("result")
         return (g * (1 - y * y),)
 
 
 def tanh(a):
-    out, node = record(np.tanh(a.data), TanhBackward0, a)
-    if node:
-        node.save(result=out)
-    return out
+    return record(np.tanh(a.data), TanhBackward0, a)
 
 
 class SigmoidBackward0(Node):
+    saves = ("result",)
+
     def backward(self, g):
-        y = self.saved("result").data
+        y = self.saved("result")
         return (g * y * (1 - y),)
 
 
 def sigmoid(a):
-    out, node = record(1 / (1 + np.exp(-a.data)), SigmoidBackward0, a)
-    if node:
-        node.save(result=out)
-    return out
+    return record(1 / (1 + np.exp(-a.data)), SigmoidBackward0, a)
 
 
 class AbsBackward0(Node):
+    saves = ("self",)
+
     def backward(self, g):
-        return (g * np.sign(self.saved("self").data),)  # sign(0) = 0: PyTorch's abs'(0)
+        return (g * np.sign(self.saved_data("self")),)  # sign(0) = 0: PyTorch's abs'(0)
 
 
 def abs(a):
-    out, node = record(np.abs(a.data), AbsBackward0, a)
-    if node:
-        node.save(self=a)
-    return out
+    return record(np.abs(a.data), AbsBackward0, a)
 
 
 class ClampBackward1(Node):
+    saves = ("self",)
+    min: float | None
+    max: float | None
+
     def backward(self, g):
-        x = self.saved("self").data
+        x = self.saved_data("self")
         keep = np.ones_like(x, dtype=bool)
         if self.min is not None:
             keep &= x >= self.min
@@ -268,113 +322,120 @@ class ClampBackward1(Node):
 
 
 def clamp(a, min=None, max=None):
-    out, node = record(np.clip(a.data, min, max), ClampBackward1, a, min=min, max=max)
-    if node:
-        node.save(self=a)
-    return out
+    return record(np.clip(a.data, min, max), ClampBackward1, a, min=min, max=max)
 
 
 # --- reductions ---------------------------------------------------------------
 
 
-def _expand_reduced(g, shape, dim, keepdim):
-    if dim is not None and not keepdim:
-        g = np.expand_dims(g, dim)
-    return np.broadcast_to(g, shape)
-
-
 class SumBackward0(Node):
+    self_shape: tuple
+
     def backward(self, g):
-        return (np.broadcast_to(g, self.self_shape).copy(),)
+        return (expand_to(g, self.self_shape),)
 
 
 class SumBackward1(Node):
+    self_shape: tuple
+    dim: int | tuple
+    keepdim: bool
+
     def backward(self, g):
-        return (_expand_reduced(g, self.self_shape, self.dim, self.keepdim).copy(),)
+        return (expand_to(unsqueeze_reduced(g, self.self_shape, self.dim, self.keepdim), self.self_shape),)
 
 
 def sum(a, dim=None, keepdim=False):
     if dim is None:
-        return record(np.sum(a.data), SumBackward0, a, self_shape=a.shape)[0]
-    return record(
-        np.sum(a.data, axis=dim, keepdims=keepdim), SumBackward1, a, self_shape=a.shape, dim=dim, keepdim=keepdim
-    )[0]
+        return record(np.sum(a.data), SumBackward0, a, self_shape=a.shape)
+    data = np.sum(a.data, axis=dim, keepdims=keepdim)
+    return record(data, SumBackward1, a, self_shape=a.shape, dim=dim, keepdim=keepdim)
 
 
 class MeanBackward0(Node):
+    self_shape: tuple
+
     def backward(self, g):
-        return (np.broadcast_to(g / np.prod(self.self_shape), self.self_shape).copy(),)
+        return (expand_to(g / int(np.prod(self.self_shape)), self.self_shape),)
 
 
 class MeanBackward1(Node):
+    self_shape: tuple
+    dim: int | tuple
+    keepdim: bool
+
     def backward(self, g):
-        n = np.prod([self.self_shape[d] for d in np.atleast_1d(self.dim)])
-        return (_expand_reduced(g / n, self.self_shape, self.dim, self.keepdim).copy(),)
+        n = int(np.prod([self.self_shape[d] for d in np.atleast_1d(self.dim)]))
+        return (expand_to(unsqueeze_reduced(g / n, self.self_shape, self.dim, self.keepdim), self.self_shape),)
 
 
 def mean(a, dim=None, keepdim=False):
     if dim is None:
-        return record(np.mean(a.data), MeanBackward0, a, self_shape=a.shape)[0]
-    return record(
-        np.mean(a.data, axis=dim, keepdims=keepdim), MeanBackward1, a, self_shape=a.shape, dim=dim, keepdim=keepdim
-    )[0]
+        return record(np.mean(a.data), MeanBackward0, a, self_shape=a.shape)
+    data = np.mean(a.data, axis=dim, keepdims=keepdim)
+    return record(data, MeanBackward1, a, self_shape=a.shape, dim=dim, keepdim=keepdim)
 
 
 class MaxBackward1(Node):  # max over everything: ties share the gradient evenly (PyTorch's amax rule)
+    saves = ("self", "result")
+
     def backward(self, g):
-        x, y = self.saved("self").data, self.saved("result").data
-        mask = x == y
-        return (mask * (g / mask.sum()),)
+        mask = self.saved_data("self") == self.saved_data("result")
+        return (mask * (g / int(mask.sum())),)
 
 
 class MaxBackward0(Node):  # max(dim): the gradient goes to the one index returned
+    self_shape: tuple
+    dim: int
+    keepdim: bool
+    saved_indices: np.ndarray  # with the reduced dimension kept
+
     def backward(self, g):
-        idx = self.saved_indices
-        out = np.zeros(self.self_shape, dtype=g.dtype)
-        g = g if self.keepdim else np.expand_dims(g, self.dim)
-        i = idx if self.keepdim else np.expand_dims(idx, self.dim)
-        np.put_along_axis(out, i, g, axis=self.dim)
-        return (out,)
+        chosen = np.zeros(self.self_shape, dtype=bool)
+        np.put_along_axis(chosen, self.saved_indices, True, axis=self.dim)
+        return (expand_to(unsqueeze_reduced(g, self.self_shape, self.dim, self.keepdim), self.self_shape) * chosen,)
 
 
 def max(a, dim=None, keepdim=False):
     if dim is None:
-        out, node = record(np.max(a.data), MaxBackward1, a)
-        if node:
-            node.save(self=a, result=out)
-        return out
-    idx = np.argmax(a.data, axis=dim)  # first maximal index, as PyTorch on CPU
-    values = np.take_along_axis(a.data, np.expand_dims(idx, dim), axis=dim)
-    if not keepdim:
-        values = np.squeeze(values, dim)
-        kept_idx = idx
-    else:
-        kept_idx = np.expand_dims(idx, dim)
-    out, _ = record(values, MaxBackward0, a, self_shape=a.shape, dim=dim, keepdim=keepdim, saved_indices=kept_idx)
-    return out, Tensor(kept_idx)
+        return record(np.max(a.data), MaxBackward1, a)
+    idx = np.expand_dims(np.argmax(a.data, axis=dim), dim)  # first maximal index, as PyTorch on CPU
+    values = np.take_along_axis(a.data, idx, axis=dim)
+    values = values if keepdim else np.squeeze(values, dim)
+    out = record(values, MaxBackward0, a, self_shape=a.shape, dim=dim, keepdim=keepdim, saved_indices=idx)
+    return out, Tensor(idx if keepdim else np.squeeze(idx, dim))
 
 
 # --- shapes and matrices --------------------------------------------------------
 
 
 class ViewBackward0(Node):
+    self_shape: tuple
+
     def backward(self, g):
         return (g.reshape(self.self_shape),)
 
 
 def view(a, *shape):
     shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-    return record(a.data.reshape(shape), ViewBackward0, a, self_shape=a.shape)[0]
+    return record(a.data.reshape(shape), ViewBackward0, a, self_shape=a.shape)
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    """Dimensions start_dim..end_dim merged into one (a ViewBackward0, as torch.flatten of a contiguous tensor)."""
+    start, end = start_dim % a.ndim, end_dim % a.ndim
+    return view(a, a.shape[:start] + (-1,) + a.shape[end + 1 :])
 
 
 class ExpandBackward0(Node):
+    self_shape: tuple
+
     def backward(self, g):
-        return (unbroadcast(g, self.self_shape),)
+        return (sum_to(g, self.self_shape),)
 
 
 def expand(a, *shape):
     shape = tuple(s if s != -1 else a.shape[i - (len(shape) - a.ndim)] for i, s in enumerate(shape))
-    return record(np.broadcast_to(a.data, shape), ExpandBackward0, a, self_shape=a.shape)[0]
+    return record(np.broadcast_to(a.data, shape), ExpandBackward0, a, self_shape=a.shape)
 
 
 class TBackward0(Node):
@@ -383,20 +444,23 @@ class TBackward0(Node):
 
 
 def t(a):
-    return record(a.data.T, TBackward0, a)[0]
+    return record(a.data.T, TBackward0, a)
 
 
 class PermuteBackward0(Node):
+    dims: tuple
+
     def backward(self, g):
-        return (np.transpose(g, np.argsort(self.dims)),)
+        inverse = tuple(np.argsort(self.dims))
+        return (permute(g, inverse) if isinstance(g, Tensor) else np.transpose(g, inverse),)
 
 
 def permute(a, *dims):
     dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    return record(np.transpose(a.data, dims), PermuteBackward0, a, dims=dims)[0]
+    return record(np.transpose(a.data, dims), PermuteBackward0, a, dims=dims)
 
 
-def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2_strides: tuple) -> np.ndarray:
+def _mat2_grad(mat1, g, mat2_strides: tuple):
     """mat1ᵀ·g, laid out like mat2 was: PyTorch's mm_mat2_backward, which also reads the strides saved at forward
     time. When mat2 is a transposed weight (column-major), (gᵀ·mat1)ᵀ brings the weight's gradient out C-contiguous."""
     column_major = mat2_strides[0] < mat2_strides[1]
@@ -404,8 +468,12 @@ def _mat2_grad(mat1: np.ndarray, g: np.ndarray, mat2_strides: tuple) -> np.ndarr
 
 
 class MmBackward0(Node):
+    inputs = ("self", "mat2")
+    saves = ("self", "mat2")
+    mat2_strides: tuple
+
     def backward(self, g):
-        a, b = self.saved("self").data, self.saved("mat2").data
+        a, b = self.saved("self"), self.saved("mat2")
         return (
             (g @ b.T if self.needs_input_grad(0) else None),
             (_mat2_grad(a, g, self.mat2_strides) if self.needs_input_grad(1) else None),
@@ -413,17 +481,19 @@ class MmBackward0(Node):
 
 
 def mm(a, b):
-    out, node = record(a.data @ b.data, MmBackward0, a, b, mat2_strides=b.data.strides)
-    if node:
-        node.save(self=a, mat2=b)
-    return out
+    return record(a.data @ b.data, MmBackward0, a, b, mat2_strides=b.data.strides)
 
 
 class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's order: (bias, mat1, mat2)
+    inputs = ("self", "mat1", "mat2")
+    saves = ("mat1", "mat2")
+    self_shape: tuple
+    mat2_strides: tuple
+
     def backward(self, g):
-        mat1, mat2 = self.saved("mat1").data, self.saved("mat2").data
+        mat1, mat2 = self.saved("mat1"), self.saved("mat2")
         return (
-            unbroadcast(g, self.self_shape) if self.needs_input_grad(0) else None,
+            sum_to(g, self.self_shape) if self.needs_input_grad(0) else None,
             g @ mat2.T if self.needs_input_grad(1) else None,
             _mat2_grad(mat1, g, self.mat2_strides) if self.needs_input_grad(2) else None,
         )
@@ -435,31 +505,56 @@ def addmm(bias, mat1, mat2):
         data += bias.data  # into the product, as torch's addmm adds the bias in the same kernel: no temporary
     else:
         data = data + bias.data
-    out, node = record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape, mat2_strides=mat2.data.strides)
-    if node:
-        node.save(mat1=mat1, mat2=mat2)
-    return out
+    return record(data, AddmmBackward0, bias, mat1, mat2, self_shape=bias.shape, mat2_strides=mat2.data.strides)
+
+
+class _ScatterIntoZeros(Node):
+    """The backward of an indexing op: the gradient placed into zeros of the input's shape at `key`."""
+
+    key: tuple
+
+    def backward(self, g):
+        return (g[self.key],)  # placing, differentiated, is picking the same entries back out
+
+
+class SelectBackwardBackward0(_ScatterIntoZeros):
+    pass
+
+
+class SliceBackwardBackward0(_ScatterIntoZeros):
+    pass
+
+
+class IndexPutImplBackward0(_ScatterIntoZeros):
+    pass
+
+
+def scatter_into_zeros(g, shape: tuple, key: tuple, node_cls: type[_ScatterIntoZeros]):
+    """zeros(shape) with `g` added at `key` (repeated indices add up): an array, or a tensor with its node."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if node_cls is IndexPutImplBackward0:
+        np.add.at(out, key, g.data if isinstance(g, Tensor) else g)
+    else:  # integers and slices never name an entry twice
+        out[key] = g.data if isinstance(g, Tensor) else g
+    return record(out, node_cls, g, key=key) if isinstance(g, Tensor) else out
 
 
 class SelectBackward0(Node):
+    self_shape: tuple
+    key: tuple
+
     def backward(self, g):
-        out = np.zeros(self.self_shape, dtype=g.dtype)
-        out[(slice(None),) * self.dim + (self.index,)] = g
-        return (out,)
+        return (scatter_into_zeros(g, self.self_shape, self.key, SelectBackwardBackward0),)
 
 
-class SliceBackward0(Node):
+class SliceBackward0(SelectBackward0):
     def backward(self, g):
-        out = np.zeros(self.self_shape, dtype=g.dtype)
-        out[(slice(None),) * self.dim + (self.slice,)] = g
-        return (out,)
+        return (scatter_into_zeros(g, self.self_shape, self.key, SliceBackwardBackward0),)
 
 
-class IndexBackward0(Node):
+class IndexBackward0(SelectBackward0):
     def backward(self, g):
-        out = np.zeros(self.self_shape, dtype=g.dtype)
-        np.add.at(out, self.index, g)
-        return (out,)
+        return (scatter_into_zeros(g, self.self_shape, self.key, IndexPutImplBackward0),)
 
 
 def getitem(a, index):
@@ -468,19 +563,16 @@ def getitem(a, index):
     if all(isinstance(i, (int, np.integer, slice)) for i in index):
         out, dim = a, 0
         for i in index:
-            if isinstance(i, slice):
-                if i == slice(None):
-                    dim += 1
-                    continue
-                key = (slice(None),) * dim + (i,)
-                out = record(out.data[key], SliceBackward0, out, self_shape=out.shape, dim=dim, slice=i)[0]
+            if i == slice(None):
                 dim += 1
-            else:
-                key = (slice(None),) * dim + (i,)
-                out = record(out.data[key], SelectBackward0, out, self_shape=out.shape, dim=dim, index=i)[0]
+                continue
+            key = (slice(None),) * dim + (i,)
+            node_cls = SliceBackward0 if isinstance(i, slice) else SelectBackward0
+            out = record(out.data[key], node_cls, out, self_shape=out.shape, key=key)
+            dim += isinstance(i, slice)
         return out
     index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return record(a.data[index], IndexBackward0, a, self_shape=a.shape, index=index)[0]
+    return record(a.data[index], IndexBackward0, a, self_shape=a.shape, key=index)
 
 
 # --- neural-network ops -------------------------------------------------------------
@@ -493,86 +585,109 @@ def _log_softmax(x, dim):
 
 
 class LogSoftmaxBackward0(Node):
+    saves = ("result",)
+    dim: int
+
     def backward(self, g):
-        y = self.saved("result").data
-        return (g - np.exp(y) * np.add.reduce(g, axis=self.dim, keepdims=True),)
+        y = self.saved("result")
+        return (g - exp_of(y) * sum_dim(g, self.dim, keepdim=True),)
 
 
 def log_softmax(a, dim=-1):
-    out, node = record(_log_softmax(a.data, dim), LogSoftmaxBackward0, a, dim=dim)
-    if node:
-        node.save(result=out)
-    return out
+    return record(_log_softmax(a.data, dim), LogSoftmaxBackward0, a, dim=dim)
 
 
 class NllLossBackward0(Node):
+    self_shape: tuple
+    target: np.ndarray
+    reduction: str
+
     def backward(self, g):
-        out = np.zeros(self.self_shape, dtype=g.dtype)
-        out[self.rows, self.target] = -(g / len(self.rows)) if self.reduction == "mean" else -g
-        return (out,)
+        n = len(self.target)
+        picked = np.zeros(self.self_shape, dtype=g.dtype)  # -1 (or -1/n) at each row's target
+        picked[np.arange(n), self.target] = -1 / n if self.reduction == "mean" else -1
+        return (g * picked,)
 
 
 def nll_loss(logp, target, reduction="mean"):
     target = np.asarray(target.data if isinstance(target, Tensor) else target, dtype=np.int64)
-    rows = np.arange(len(target))
-    total = -np.add.reduce(logp.data[rows, target])
-    value = total / len(rows) if reduction == "mean" else total
+    total = -np.add.reduce(logp.data[np.arange(len(target)), target])
+    value = total / len(target) if reduction == "mean" else total
     # The target is not differentiable, so it gets no edge at all (unlike a scalar operand, which gets (None, 0)).
     return record(
         np.asarray(value, dtype=logp.dtype),
         NllLossBackward0,
         logp,
         self_shape=logp.shape,
-        rows=rows,
         target=target,
         reduction=reduction,
-    )[0]
+    )
 
 
-class NativeBatchNormBackward0(Node):
-    """Batch norm in training mode: normalize with the batch mean and biased variance."""
+def _normalization_stats(x, dim, eps: float):
+    """Mean and 1/sqrt(biased variance + eps) over `dim` (kept), as arrays or as tracer ops on `x`."""
+    if not isinstance(x, Tensor):
+        mean_ = x.mean(dim, keepdims=True)
+        return mean_, 1 / np.sqrt(x.var(dim, keepdims=True) + eps)
+    mean_ = mean(x, dim, keepdim=True)
+    centered = x - mean_
+    return mean_, (mean(centered * centered, dim, keepdim=True) + eps) ** -0.5
+
+
+class _NormBackward(Node):
+    """Batch and layer norm: y = (x - mean) * invstd * weight + bias, statistics over `dim`.
+
+    On the plain path the statistics saved by the forward are used; while recording a graph they are
+    recomputed from the saved input as tracer ops, so the second derivative sees how they depend on x.
+    """
+
+    inputs = ("input", "weight", "bias")
+    saves = ("input", "weight")
+    dim: int
+    eps: float
+    saved_mean: np.ndarray
+    saved_invstd: np.ndarray
 
     def backward(self, g):
-        x, w = self.saved("input").data, self.saved("weight").data
-        mean, invstd = self.saved_mean, self.saved_invstd
-        xhat = (x - mean) * invstd
-        n = x.shape[0]
-        gw, gb = (g * xhat).sum(0), g.sum(0)
-        gx = w * invstd / n * (n * g - gb - xhat * gw)
+        x, w = self.saved("input"), self.saved("weight")
+        if isinstance(x, Tensor):
+            mean_, invstd = _normalization_stats(x, self.dim, self.eps)
+        else:
+            mean_, invstd = self.saved_mean, self.saved_invstd
+        xhat = (x - mean_) * invstd
+        n = x.shape[self.dim]
+        gw, gb = sum_dim(g * xhat, 0), sum_dim(g, 0)
+        if self.dim == 0:  # batch norm: weight and statistics per feature
+            gx = w * invstd / n * (n * g - gb - xhat * gw)
+        else:  # layer norm: statistics per row, weight per feature
+            gxhat = g * w
+            gx = invstd / n * (n * gxhat - sum_dim(gxhat, -1, True) - xhat * sum_dim(gxhat * xhat, -1, True))
         return gx, gw, gb
+
+
+class NativeBatchNormBackward0(_NormBackward):
+    pass
+
+
+class NativeLayerNormBackward0(_NormBackward):
+    pass
+
+
+def _normalize(x, weight, bias, eps: float, dim: int, node_cls):
+    mean_, invstd = _normalization_stats(x.data, dim, eps)
+    y = (x.data - mean_) * invstd * weight.data + bias.data
+    out = record(y, node_cls, x, weight, bias, dim=dim, eps=eps, saved_mean=mean_, saved_invstd=invstd)
+    return out, mean_
 
 
 def batch_norm_train(x, weight, bias, eps):
-    mean = x.data.mean(0)
-    var = x.data.var(0)
-    invstd = 1 / np.sqrt(var + eps)
-    y = (x.data - mean) * invstd * weight.data + bias.data
-    out, node = record(y, NativeBatchNormBackward0, x, weight, bias, saved_mean=mean, saved_invstd=invstd)
-    if node:
-        node.save(input=x, weight=weight)
-    return out, mean, var
-
-
-class NativeLayerNormBackward0(Node):
-    def backward(self, g):
-        x, w = self.saved("input").data, self.saved("weight").data
-        mean, invstd = self.saved_mean, self.saved_invstd
-        xhat = (x - mean) * invstd
-        gw, gb = (g * xhat).sum(0), g.sum(0)
-        gxhat = g * w
-        n = x.shape[-1]
-        gx = invstd / n * (n * gxhat - gxhat.sum(-1, keepdims=True) - xhat * (gxhat * xhat).sum(-1, keepdims=True))
-        return gx, gw, gb
+    """Training-mode batch norm; also returns the batch mean and biased variance for the running statistics."""
+    out, mean_ = _normalize(x, weight, bias, eps, 0, NativeBatchNormBackward0)
+    return out, mean_[0], x.data.var(0)
 
 
 def layer_norm(x, weight, bias, eps):
-    mean = x.data.mean(-1, keepdims=True)
-    invstd = 1 / np.sqrt(x.data.var(-1, keepdims=True) + eps)
-    y = (x.data - mean) * invstd * weight.data + bias.data
-    out, node = record(y, NativeLayerNormBackward0, x, weight, bias, saved_mean=mean, saved_invstd=invstd)
-    if node:
-        node.save(input=x, weight=weight)
-    return out
+    return _normalize(x, weight, bias, eps, -1, NativeLayerNormBackward0)[0]
 
 
 # --- in-place ops ---------------------------------------------------------------------
@@ -601,7 +716,8 @@ def mul_(a: Tensor, scalar: float) -> Tensor:
     _check_inplace(a)
     if is_grad_enabled() and a.requires_grad:
         node = MulBackward0((a.gradient_edge(), NO_EDGE))
-        node.save(self=Tensor(a.data.copy()), other=Tensor(np.asarray(scalar, a.dtype)))
+        node.save("self", Tensor(a.data.copy()))
+        node.save("other", Tensor(np.asarray(scalar, a.dtype)))
         a.grad_fn = node
     a.data *= scalar
     a._bump_version()
@@ -661,6 +777,8 @@ def _install_methods():
         "permute": permute,
         "mm": mm,
         "log_softmax": log_softmax,
+        "clone": clone,
+        "flatten": flatten,
         "add_": add_,
         "mul_": mul_,
         "zero_": zero_,

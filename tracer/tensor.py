@@ -4,42 +4,74 @@
 - `_version`: a counter shared with views made by `detach()`, bumped by every
   in-place op; saved tensors compare against it.
 - `_output_nr`: which output of `grad_fn` this tensor is (always 0 here).
+- A leaf's `AccumulateGrad` is held *weakly* (`grad_accumulator_` in PyTorch's
+  `variable.h`): the graph owns its accumulator, the accumulator owns the leaf,
+  so no reference cycle runs through a parameter. A leaf's hooks therefore live
+  on the tensor itself, where a new accumulator finds them.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+import weakref
 
 import numpy as np
 
 _grad_enabled = [True]
+_default_dtype = [np.dtype(np.float32)]  # torch.get_default_dtype(): what Python floats become
 
 
 def is_grad_enabled() -> bool:
     return _grad_enabled[0]
 
 
-class no_grad:
-    """Ops inside build no graph; their results are leaves that do not require grad.
+def set_default_dtype(d) -> None:
+    """The dtype of tensors made from Python floats and of `randn`/`zeros`/... without a dtype (float32 at start)."""
+    d = np.dtype(d)
+    if d.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    _default_dtype[0] = d
 
-    A context manager or a decorator, as `torch.no_grad`; a class, which is cheaper to enter than a generator.
+
+def get_default_dtype() -> np.dtype:
+    return _default_dtype[0]
+
+
+class _GradMode:
+    """Sets grad mode inside a `with` block, or around every call of a decorated function.
+
+    A class rather than a generator (cheaper to enter); `no_grad` and `enable_grad` differ only in `enabled`.
     """
+
+    enabled: bool
 
     def __enter__(self):
         self._prev = _grad_enabled[0]
-        _grad_enabled[0] = False
+        _grad_enabled[0] = self.enabled
 
     def __exit__(self, *exc):
         _grad_enabled[0] = self._prev
 
     def __call__(self, fn):
         @functools.wraps(fn)
-        def without_grad(*args, **kwargs):
-            with no_grad():  # a fresh one per call: a recursive call must restore its own caller's mode
+        def in_mode(*args, **kwargs):
+            with type(self)():  # a fresh one per call: a recursive call must restore its own caller's mode
                 return fn(*args, **kwargs)
 
-        return without_grad
+        return in_mode
+
+
+class no_grad(_GradMode):
+    """Ops inside build no graph; their results are leaves that do not require grad (torch.no_grad)."""
+
+    enabled = False
+
+
+class enable_grad(_GradMode):
+    """Ops inside record a graph again, e.g. inside a `no_grad` block (torch.enable_grad)."""
+
+    enabled = True
 
 
 class _VersionCounter:
@@ -76,6 +108,8 @@ class Tensor:
         "_accumulator",
         "_version_counter",
         "_retains_grad",
+        "_backward_hooks",
+        "_post_accumulate_grad_hooks",
         "__weakref__",
     )
     _output_nr = 0  # which output of grad_fn this tensor is: every op here has one
@@ -87,9 +121,11 @@ class Tensor:
         self._requires_grad = requires_grad
         self._grad: Tensor | None = None
         self.grad_fn = None
-        self._accumulator = None  # the leaf's AccumulateGrad, created on first use and shared
+        self._accumulator = None  # weakref to the leaf's AccumulateGrad, made on first use, shared while it lives
         self._version_counter = None  # made by the first in-place op or detach(); until then the version is 0
         self._retains_grad = False
+        self._backward_hooks = None  # a leaf's tensor hooks (a non-leaf's live on its grad_fn)
+        self._post_accumulate_grad_hooks = None
 
     # --- autograd attributes ---------------------------------------------
     @property
@@ -138,11 +174,13 @@ class Tensor:
         if self.grad_fn is not None:
             return (self.grad_fn, self._output_nr)
         if self._requires_grad:
-            if self._accumulator is None:
-                from tracer.graph import AccumulateGrad  # (graph.py imports this module; this runs once per leaf)
+            accumulator = None if self._accumulator is None else self._accumulator()
+            if accumulator is None:
+                from tracer.graph import AccumulateGrad  # (graph.py imports this module)
 
-                self._accumulator = AccumulateGrad(self)
-            return (self._accumulator, 0)
+                accumulator = AccumulateGrad(self)
+                self._accumulator = weakref.ref(accumulator)
+            return (accumulator, 0)
         return (None, 0)
 
     def retain_grad(self) -> None:
@@ -155,13 +193,29 @@ class Tensor:
         """`hook(grad) -> grad or None`: runs when this tensor's gradient is computed, before it is used."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        node, nr = self.gradient_edge()
-        return RemovableHandle(node.register_prehook(nr, hook), hook)
+        if self.grad_fn is not None:
+            return RemovableHandle(self.grad_fn.add_tensor_pre_hook(self._output_nr, hook), hook)
+        if self._backward_hooks is None:
+            self._backward_hooks = []
+        self._backward_hooks.append(hook)
+        return RemovableHandle(self._backward_hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=None) -> None:
+    def register_post_accumulate_grad_hook(self, hook) -> RemovableHandle:
+        """`hook(tensor) -> None`: runs after this leaf's AccumulateGrad has updated `.grad` (an optimizer step
+        can run here, one parameter at a time)."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if self._post_accumulate_grad_hooks is None:
+            self._post_accumulate_grad_hooks = []
+        self._post_accumulate_grad_hooks.append(hook)
+        return RemovableHandle(self._post_accumulate_grad_hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         from tracer.autograd import backward
 
-        backward(self, gradient, retain_graph=retain_graph)
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def detach(self) -> Tensor:
         """Same data, same version counter, no history."""
@@ -203,11 +257,6 @@ class Tensor:
     def __len__(self):
         return len(self.data)
 
-    def type_name(self) -> str:
-        return {np.dtype(np.float32): "torch.FloatTensor", np.dtype(np.float64): "torch.DoubleTensor"}.get(
-            self.data.dtype, f"tensor({self.data.dtype})"
-        )
-
     def __repr__(self):
         extra = (
             f", grad_fn=<{self.grad_fn.name()}>"
@@ -219,15 +268,26 @@ class Tensor:
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
-    return Tensor(np.array(data, dtype=dtype), requires_grad=requires_grad)
+    """A copy of `data`; Python floats become the default dtype (float32), arrays keep theirs (torch.tensor)."""
+    array = np.array(data, dtype=dtype)
+    if dtype is None and array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic)):
+        array = array.astype(_default_dtype[0])
+    return Tensor(array, requires_grad=requires_grad)
 
 
-def zeros(*shape, requires_grad=False, dtype=np.float32) -> Tensor:
-    return Tensor(np.zeros(_shape(shape), dtype), requires_grad=requires_grad)
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor on the same memory as `array`, with its dtype (torch.from_numpy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    return Tensor(array)
 
 
-def ones(*shape, requires_grad=False, dtype=np.float32) -> Tensor:
-    return Tensor(np.ones(_shape(shape), dtype), requires_grad=requires_grad)
+def zeros(*shape, requires_grad=False, dtype=None) -> Tensor:
+    return Tensor(np.zeros(_shape(shape), dtype or _default_dtype[0]), requires_grad=requires_grad)
+
+
+def ones(*shape, requires_grad=False, dtype=None) -> Tensor:
+    return Tensor(np.ones(_shape(shape), dtype or _default_dtype[0]), requires_grad=requires_grad)
 
 
 _rng = [np.random.default_rng(0)]
@@ -237,12 +297,15 @@ def manual_seed(seed: int) -> None:
     _rng[0] = np.random.default_rng(seed)
 
 
-def randn(*shape, requires_grad=False, dtype=np.float32) -> Tensor:
-    return Tensor(_rng[0].standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+def randn(*shape, requires_grad=False, dtype=None) -> Tensor:
+    """Standard normal samples from tracer's generator (`manual_seed`)."""
+    data = _rng[0].standard_normal(_shape(shape)).astype(dtype or _default_dtype[0])
+    return Tensor(data, requires_grad=requires_grad)
 
 
-def rand(*shape, dtype=np.float32) -> np.ndarray:
-    return _rng[0].random(_shape(shape)).astype(dtype)
+def rand(*shape, requires_grad=False, dtype=None) -> Tensor:
+    """Uniform samples on [0, 1) from tracer's generator (`manual_seed`)."""
+    return Tensor(_rng[0].random(_shape(shape)).astype(dtype or _default_dtype[0]), requires_grad=requires_grad)
 
 
 def _shape(shape):

@@ -50,7 +50,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def train(config: TrainConfig, ds: Dataset, **kw) -> Outcome | None:
+def fit_quietly(config: TrainConfig, ds: Dataset, **kw) -> Outcome | None:
     """One in-memory run (no run directory); None if it diverged.
 
     A signal stops the whole study (KeyboardInterrupt), so no cut-short run is averaged into a report."""

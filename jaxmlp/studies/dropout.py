@@ -19,12 +19,12 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.train import TrainState, init
@@ -92,29 +92,7 @@ def _ensemble_figure(curves: dict):
     return fig
 
 
-def run(options: StudyOptions) -> str:
-    out = output_dir("dropout", options)
-    ds = study_data(options)
-    epochs = options.epochs or (3 if options.quick else 30)
-    hidden = (64,) if options.quick else (512, 512)  # wide enough to overfit, so there is a gap to close
-    runs, curves, rows = {}, {}, []
-    for p in RATES:
-        config = TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=0).validate()
-        runs[p] = train(config, ds, eval_train=True)
-        last = runs[p].metrics[-1]
-        if p > 0:
-            curves[p] = ensemble_accuracy(config, ds, runs[p].state)
-        rows.append(
-            [
-                p,
-                last["train_eval_accuracy"],
-                last["test_accuracy"],
-                last["train_eval_accuracy"] - last["test_accuracy"],
-                curves[p][0][-1] if p > 0 else "—",
-                curves[p][1] if p > 0 else "—",
-            ]
-        )
-        log(f"dropout {p}: train {last['train_eval_accuracy']:.4f} test {last['test_accuracy']:.4f}")
+def _sections(ds, hidden, epochs: int, rows: list, runs: dict, curves: dict) -> list[tuple[str, str]]:
     gap = {p: o.metrics[-1]["train_eval_accuracy"] - o.metrics[-1]["test_accuracy"] for p, o in runs.items()}
     test = {p: o.metrics[-1]["test_accuracy"] for p, o in runs.items()}
     gap_text = (
@@ -132,14 +110,6 @@ def run(options: StudyOptions) -> str:
         " A single sampled network is clearly worse; averaging more masks closes the distance to the rescaled "
         "network, which gets (nearly) the ensemble's accuracy in one pass."
     )
-    figures = {"dropout_gap.png": _gap_figure(runs), "dropout_ensemble.png": _ensemble_figure(curves)}
-    results = {
-        "dataset": ds.name,
-        "epochs": epochs,
-        "hidden": hidden,
-        "runs": {str(p): o.metrics for p, o in runs.items()},
-        "ensemble": {str(p): {"k_accuracy": a, "rescaled": r} for p, (a, r) in curves.items()},
-    }
     sections = [
         (
             "Setup",
@@ -167,4 +137,39 @@ many thinned networks.""",
             "(dashed). " + ensemble_text,
         ),
     ]
+    return sections
+
+
+def run(options: StudyOptions) -> str:
+    out = output_dir("dropout", options)
+    ds = study_data(options)
+    epochs = options.epochs or (3 if options.quick else 30)
+    hidden = (64,) if options.quick else (512, 512)  # wide enough to overfit, so there is a gap to close
+    runs, curves, rows = {}, {}, []
+    for p in RATES:
+        config = TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=0).validate()
+        runs[p] = fit_quietly(config, ds, eval_train=True)
+        last = runs[p].metrics[-1]
+        if p > 0:
+            curves[p] = ensemble_accuracy(config, ds, runs[p].state)
+        rows.append(
+            [
+                p,
+                last["train_eval_accuracy"],
+                last["test_accuracy"],
+                last["train_eval_accuracy"] - last["test_accuracy"],
+                curves[p][0][-1] if p > 0 else "—",
+                curves[p][1] if p > 0 else "—",
+            ]
+        )
+        log(f"dropout {p}: train {last['train_eval_accuracy']:.4f} test {last['test_accuracy']:.4f}")
+    figures = {"dropout_gap.png": _gap_figure(runs), "dropout_ensemble.png": _ensemble_figure(curves)}
+    results = {
+        "dataset": ds.name,
+        "epochs": epochs,
+        "hidden": hidden,
+        "runs": {str(p): o.metrics for p, o in runs.items()},
+        "ensemble": {str(p): {"k_accuracy": a, "rescaled": r} for p, (a, r) in curves.items()},
+    }
+    sections = _sections(ds, hidden, epochs, rows, runs, curves)
     return write_report(out, "Dropout: why it helps", sections, figures, to_jsonable(results))

@@ -15,19 +15,19 @@ from flax import nnx
 from jaxmlp import plots
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
+from jaxmlp.model import NORMS
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
 from jaxmlp.train import TrainState, init
 
-NORMS = ("none", "batch", "layer")
 PERCENTILES = (5, 25, 50, 75, 95)
 COLORS = {"none": "#7f7f7f", "batch": "#1f77b4", "layer": "#2ca02c"}
 
@@ -118,42 +118,8 @@ def _lr_figure(sweep: dict, lrs: list[float]):
     return fig
 
 
-def run(options: StudyOptions) -> str:
-    out = output_dir("normalization", options)
-    ds = study_data(options)
-    epochs = options.epochs or (2 if options.quick else 10)
-    hidden = (32, 32) if options.quick else (256, 256)
-    lrs = [0.1, 1.0] if options.quick else [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
-    runs, sweep, rows = {}, {}, []
-    for norm in NORMS:
-        config = TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=0.1).validate()
-        runs[norm] = train(config, ds, epoch_hook=preactivation_hook(config, ds))
-        sweep[norm] = []
-        for lr in lrs:
-            result = train(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr), ds)
-            sweep[norm].append(result)
-            rows.append(
-                [
-                    norm,
-                    lr,
-                    "diverged" if result is None else result.metrics[-1]["train_loss"],
-                    "—" if result is None else result.metrics[-1]["test_accuracy"],
-                ]
-            )
-            log(
-                f"norm {norm:5s} lr {lr:<5g}: "
-                + ("diverged" if result is None else f"test accuracy {result.metrics[-1]['test_accuracy']:.4f}")
-            )
-    figures = {"preactivations.png": _preactivation_figure(runs, len(hidden)), "lr_sweep.png": _lr_figure(sweep, lrs)}
-    results = {
-        "dataset": ds.name,
-        "epochs": epochs,
-        "hidden": hidden,
-        "lrs": lrs,
-        "preactivations": {n: [r["preactivation_percentiles"] for r in o.metrics] for n, o in runs.items()},
-        "sweep": rows,
-    }
-    sections = [
+def _sections(ds, hidden, epochs: int, rows: list) -> list[tuple[str, str]]:
+    return [
         (
             "Setup",
             f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
@@ -184,4 +150,42 @@ why larger learning rates stay stable.""",
             "![sweep](lr_sweep.png)\n\n" + markdown_table(["norm", "lr", "final train loss", "test accuracy"], rows),
         ),
     ]
+
+
+def run(options: StudyOptions) -> str:
+    out = output_dir("normalization", options)
+    ds = study_data(options)
+    epochs = options.epochs or (2 if options.quick else 10)
+    hidden = (32, 32) if options.quick else (256, 256)
+    lrs = [0.1, 1.0] if options.quick else [0.01, 0.03, 0.1, 0.3, 1.0, 3.0]
+    runs, sweep, rows = {}, {}, []
+    for norm in NORMS:
+        config = TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=0.1).validate()
+        runs[norm] = fit_quietly(config, ds, epoch_hook=preactivation_hook(config, ds))
+        sweep[norm] = []
+        for lr in lrs:
+            result = fit_quietly(TrainConfig(norm=norm, hidden=hidden, epochs=epochs, optimizer="sgd", lr=lr), ds)
+            sweep[norm].append(result)
+            rows.append(
+                [
+                    norm,
+                    lr,
+                    "diverged" if result is None else result.metrics[-1]["train_loss"],
+                    "—" if result is None else result.metrics[-1]["test_accuracy"],
+                ]
+            )
+            log(
+                f"norm {norm:5s} lr {lr:<5g}: "
+                + ("diverged" if result is None else f"test accuracy {result.metrics[-1]['test_accuracy']:.4f}")
+            )
+    figures = {"preactivations.png": _preactivation_figure(runs, len(hidden)), "lr_sweep.png": _lr_figure(sweep, lrs)}
+    results = {
+        "dataset": ds.name,
+        "epochs": epochs,
+        "hidden": hidden,
+        "lrs": lrs,
+        "preactivations": {n: [r["preactivation_percentiles"] for r in o.metrics] for n, o in runs.items()},
+        "sweep": rows,
+    }
+    sections = _sections(ds, hidden, epochs, rows)
     return write_report(out, "Normalization: why it helps", sections, figures, to_jsonable(results))

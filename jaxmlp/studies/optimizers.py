@@ -19,15 +19,16 @@ from jaxmlp.optim import OPTIMIZERS
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import (
     StudyOptions,
+    fit_quietly,
     log,
     markdown_table,
     output_dir,
     step_times,
     study_data,
     to_jsonable,
-    train,
     write_report,
 )
+from jaxmlp.train import steps_per_epoch
 
 LR_GRIDS = {
     "sgd": [0.03, 0.1, 0.3],
@@ -37,6 +38,7 @@ LR_GRIDS = {
     "adam": [3e-4, 1e-3, 3e-3],
     "adamw": [3e-4, 1e-3, 3e-3],
 }
+BATCH_SIZE = 64  # the user's
 QUICK_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
 COLORS = dict(zip(OPTIMIZERS, plt.get_cmap("tab10").colors))
 
@@ -68,7 +70,7 @@ def _config(options: StudyOptions, optimizer: str, lr: float, seed: int, val: bo
         seed=seed,
         epochs=options.epochs or (2 if options.quick else 8),
         hidden=(32,) if options.quick else (128, 64),
-        batch_size=64,
+        batch_size=BATCH_SIZE,
         weight_decay=1e-2 if optimizer == "adamw" else 0.0,
         val_fraction=0.1 if val else 0.0,
     )
@@ -83,19 +85,19 @@ def _bands(ax, xs: list[np.ndarray], ys: list[np.ndarray], color, label):
     ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, lw=0)
 
 
-def _curves_figure(runs: dict, best_lr: dict, steps_per_epoch: int):
+def _curves_figure(runs: dict, best_lr: dict, epoch_steps: int):
     with plots.style():
         fig, axes = plt.subplots(2, 2, figsize=(12, 8))
         for name, outs in runs.items():
             c = COLORS[name]
-            window = max(1, steps_per_epoch // 4)
+            window = max(1, epoch_steps // 4)
             losses = [plots.smooth(o.steps["loss"], window) for o in outs]
             steps = [np.arange(1, len(curve) + 1) for curve in losses]
-            times = [step_times(o.metrics, steps_per_epoch) for o in outs]
+            times = [step_times(o.metrics, epoch_steps) for o in outs]
             label = f"{name} (lr {best_lr[name]:g})"
             _bands(axes[0, 0], steps, losses, c, label)
             _bands(axes[0, 1], times, losses, c, label)
-            epochs = [np.array([r["epoch"] * steps_per_epoch for r in o.metrics]) for o in outs]
+            epochs = [np.array([r["epoch"] * epoch_steps for r in o.metrics]) for o in outs]
             accs = [np.array([r["test_accuracy"] for r in o.metrics]) for o in outs]
             _bands(axes[1, 0], epochs, accs, c, label)
             epoch_times = [np.cumsum([r["seconds"] for r in o.metrics]) for o in outs]
@@ -201,20 +203,21 @@ def _step_size_figure(effective_lr, adam_step, sgd_lr, sgd_step):
     return fig
 
 
-def run(options: StudyOptions) -> str:
-    out = output_dir("optimizers", options)
-    ds = study_data(options)
-    seeds = max(options.seeds, 3) if not options.quick else 3
-    best_lr, table, runs, results = {}, [], {}, {"dataset": ds.name, "train_size": len(ds.y_train), "optimizers": {}}
+def _tune_and_train(options: StudyOptions, ds, seeds: int) -> tuple[dict, list, dict, dict]:
+    """Per optimizer: the grid learning rate with the lowest validation loss, then `seeds` runs on all images.
+
+    Returns the tuned learning rates, the results table's rows, the runs and their numbers for results.json.
+    """
+    best_lr, table, runs, numbers = {}, [], {}, {}
     for name in OPTIMIZERS:
         grid = [QUICK_LR[name]] if options.quick else LR_GRIDS[name]
         scores = {}
         for lr in grid:
-            o = train(_config(options, name, lr, 0, val=True), ds)
+            o = fit_quietly(_config(options, name, lr, 0, val=True), ds)
             scores[lr] = o.metrics[-1]["val_loss"] if o is not None else np.inf
             log(f"{name:9s} lr {lr:<7g} validation loss {scores[lr]:.4f}")
         best_lr[name] = min(scores, key=scores.get)
-        outs = [train(_config(options, name, best_lr[name], seed, val=False), ds) for seed in range(seeds)]
+        outs = [fit_quietly(_config(options, name, best_lr[name], seed, val=False), ds) for seed in range(seeds)]
         runs[name] = outs
         acc = np.array([o.metrics[-1]["test_accuracy"] for o in outs])
         loss = np.array([o.metrics[-1]["train_loss"] for o in outs])
@@ -228,7 +231,7 @@ def run(options: StudyOptions) -> str:
                 f"{secs.mean():.2f}",
             ]
         )
-        results["optimizers"][name] = {
+        numbers[name] = {
             "grid": scores,
             "best_lr": best_lr[name],
             "test_accuracy": acc,
@@ -236,8 +239,11 @@ def run(options: StudyOptions) -> str:
             "train_seconds": secs,
         }
         log(f"{name:9s} best lr {best_lr[name]:g}: test accuracy {acc.mean():.4f} ± {acc.std():.4f} over {seeds} seeds")
+    return best_lr, table, runs, numbers
 
-    steps_per_epoch = len(ds.y_train) // 64
+
+def _surface_paths() -> tuple[dict, list]:
+    """Each optimizer's path on every 2-D surface at its best grid learning rate, and the steps-to-1e-3 rows."""
     paths, surface_rows = {}, []
     for surface in landscapes.SURFACES:
         paths[surface] = {}
@@ -252,19 +258,12 @@ def run(options: StudyOptions) -> str:
             else:
                 surface_rows.append([surface, name, f"{lr:.3g}", hit if hit is not None else "not reached"])
             paths[surface][name] = (lr, path)
-    results["surfaces"] = surface_rows
+    return paths, surface_rows
 
-    eff, adam_step, m_hat = adam_step_sizes(runs["adam"][0].state.opt_state, best_lr["adam"])
-    sgd_step = best_lr["sgd"] * m_hat  # SGD's step for the same (smoothed) gradient, at its own tuned lr
-    results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
 
-    figures = {
-        "optimizer_curves.png": _curves_figure(runs, best_lr, steps_per_epoch),
-        "optimizer_paths.png": _surfaces_figure(paths),
-        "adam_step_sizes.png": _step_size_figure(eff, adam_step, best_lr["sgd"], sgd_step),
-    }
+def _sections(options: StudyOptions, ds, seeds: int, table: list, surface_rows: list) -> list[tuple[str, str]]:
     setup = _config(options, "adam", 1e-3, 0, val=False)  # what every run shares
-    sections = [
+    return [
         (
             "Setup",
             f"Dataset **{ds.name}**, {len(ds.y_train)} training images, MLP {ds.num_features}-"
@@ -304,4 +303,23 @@ def run(options: StudyOptions) -> str:
             "parameters; SGD uses one number for all. Right: the resulting step sizes.",
         ),
     ]
+
+
+def run(options: StudyOptions) -> str:
+    out = output_dir("optimizers", options)
+    ds = study_data(options)
+    seeds = max(options.seeds, 3) if not options.quick else 3
+    best_lr, table, runs, numbers = _tune_and_train(options, ds, seeds)
+    paths, surface_rows = _surface_paths()
+    results = {"dataset": ds.name, "train_size": len(ds.y_train), "optimizers": numbers, "surfaces": surface_rows}
+
+    eff, adam_step, m_hat = adam_step_sizes(runs["adam"][0].state.opt_state, best_lr["adam"])
+    sgd_step = best_lr["sgd"] * m_hat  # SGD's step for the same (smoothed) gradient, at its own tuned lr
+    results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
+    figures = {
+        "optimizer_curves.png": _curves_figure(runs, best_lr, steps_per_epoch(len(ds.y_train), BATCH_SIZE)),
+        "optimizer_paths.png": _surfaces_figure(paths),
+        "adam_step_sizes.png": _step_size_figure(eff, adam_step, best_lr["sgd"], sgd_step),
+    }
+    sections = _sections(options, ds, seeds, table, surface_rows)
     return write_report(out, "Optimizers: what separates SGD from Adam", sections, figures, to_jsonable(results))

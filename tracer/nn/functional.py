@@ -22,7 +22,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout: keep with probability 1-p and scale by 1/(1-p); shows up as MulBackward0."""
     if not training or p == 0:
         return x
-    mask = (rand(*x.shape) >= p).astype(x.dtype) / (1 - p)
+    mask = (rand(*x.shape).data >= p).astype(x.dtype) / (1 - p)
     return ops.mul(x, Tensor(mask))
 
 

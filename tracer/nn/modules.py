@@ -8,7 +8,7 @@ from collections import OrderedDict
 import numpy as np
 
 from tracer.nn import functional as F
-from tracer.tensor import Tensor, _rng
+from tracer.tensor import Tensor, _default_dtype, _rng
 
 
 class Parameter(Tensor):
@@ -88,9 +88,22 @@ class Module:
     def __call__(self, *args):
         return self.forward(*args)
 
+    def extra_repr(self) -> str:
+        """This module's own settings, shown inside its repr (torch.nn.Module.extra_repr)."""
+        return ""
+
+    def __repr__(self):
+        """PyTorch's layout: `Name(extra)` alone, or one indented `(name): child` line per submodule."""
+        extra = self.extra_repr().split("\n") if self.extra_repr() else []
+        children = [f"({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._modules.items()]
+        if len(extra) == 1 and not children:
+            return f"{type(self).__name__}({extra[0]})"
+        body = "".join(f"\n  {line}" for line in extra + children)
+        return f"{type(self).__name__}({body}\n)" if body else f"{type(self).__name__}()"
+
 
 def _uniform(shape, bound):
-    return (_rng[0].random(shape) * 2 - 1).astype(np.float32) * bound
+    return (_rng[0].random(shape) * 2 - 1).astype(_default_dtype[0]) * bound
 
 
 class Linear(Module):
@@ -98,12 +111,16 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
+        self.in_features, self.out_features = in_features, out_features
         bound = 1 / math.sqrt(in_features)
         self.weight = Parameter(_uniform((out_features, in_features), bound))
         self.bias = Parameter(_uniform((out_features,), bound)) if bias else None
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class ReLU(Module):
@@ -119,31 +136,57 @@ class Dropout(Module):
     def forward(self, x):
         return F.dropout(x, self.p, self.training)
 
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace=False"
+
+
+class Flatten(Module):
+    """Dimensions start_dim..end_dim of the input merged into one (by default all but the batch dimension)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
 
 class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
-        self.eps, self.momentum = eps, momentum
-        self.weight = Parameter(np.ones(num_features, np.float32))
-        self.bias = Parameter(np.zeros(num_features, np.float32))
-        self.register_buffer("running_mean", Tensor(np.zeros(num_features, np.float32)))
-        self.register_buffer("running_var", Tensor(np.ones(num_features, np.float32)))
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.weight = Parameter(np.ones(num_features, _default_dtype[0]))
+        self.bias = Parameter(np.zeros(num_features, _default_dtype[0]))
+        self.register_buffer("running_mean", Tensor(np.zeros(num_features, _default_dtype[0])))
+        self.register_buffer("running_var", Tensor(np.ones(num_features, _default_dtype[0])))
 
     def forward(self, x):
         return F.batch_norm(
             x, self.running_mean, self.running_var, self.weight, self.bias, self.training, self.momentum, self.eps
         )
 
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine=True, bias=True, "
+            "track_running_stats=True"
+        )
+
 
 class LayerNorm(Module):
     def __init__(self, normalized_shape: int, eps: float = 1e-5):
         super().__init__()
-        self.eps = eps
-        self.weight = Parameter(np.ones(normalized_shape, np.float32))
-        self.bias = Parameter(np.zeros(normalized_shape, np.float32))
+        self.normalized_shape, self.eps = (normalized_shape,), eps
+        self.weight = Parameter(np.ones(normalized_shape, _default_dtype[0]))
+        self.bias = Parameter(np.zeros(normalized_shape, _default_dtype[0]))
 
     def forward(self, x):
         return F.layer_norm(x, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine=True, bias=True"
 
 
 class Sequential(Module):

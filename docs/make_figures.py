@@ -1,7 +1,7 @@
 """Regenerate every figure and study report under docs/ with the project's own commands.
 
-    make docs                                  # uses ../shared/datasets/mnist-mini when present, else digits
-    python docs/build.py --data-dir DIR        # any folder of MNIST-style IDX files
+    make figures                               # uses ../shared/datasets/mnist-mini when present, else digits
+    python docs/make_figures.py --data-dir DIR # any folder of MNIST-style IDX files
 
 Each step is an ordinary `jaxmlp` command, so what the docs show is what a user gets.
 """
