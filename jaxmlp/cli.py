@@ -90,6 +90,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmlp", description="Train and inspect an MLP on MNIST with JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_train_parser(sub)
+    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
+    ev.add_argument("--run", required=True, metavar="DIR", help="run directory written by `jaxmlp train`")
+    ev.add_argument("--dataset", help="evaluate on this dataset's test split instead of the run's own")
+    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
+
+    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
+    plot.add_argument("run", metavar="RUN_DIR", help="run directory written by `jaxmlp train`")
+
+    sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
+
+    _add_study_parser(sub)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark: " + ", ".join(BENCHMARKS),
+        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
+        "(try: jaxmlp bench throughput --help).",
+    )
+    bench.add_argument("name", choices=BENCHMARKS, help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
+
+    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
+    explain.add_argument("topic", choices=["autograd"], help="what to explain")
+    explain.add_argument(
+        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
+    )
+    _add_data_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub) -> None:
     train = sub.add_parser(
         "train",
         help="train a model (default: the user's 784-128-64-10 MLP, Adam 1e-3, batch 64)",
@@ -144,16 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
     train.add_argument("--no-figures", action="store_true", help="skip writing figures to RUN/figures/ at the end")
 
-    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
-    ev.add_argument("--run", required=True, metavar="DIR", help="run directory written by `jaxmlp train`")
-    ev.add_argument("--dataset", help="evaluate on this dataset's test split instead of the run's own")
-    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
 
-    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
-    plot.add_argument("run", metavar="RUN_DIR", help="run directory written by `jaxmlp train`")
-
-    sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
-
+def _add_study_parser(sub) -> None:
     study = sub.add_parser(
         "study",
         help="run a study and write its figures and report.md",
@@ -173,23 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="use at most this many training images, to keep a study to minutes (default: 10000)",
     )
-
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark: " + ", ".join(BENCHMARKS),
-        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
-        "(try: jaxmlp bench throughput --help).",
-    )
-    bench.add_argument("name", choices=BENCHMARKS, help="which benchmark")
-    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
-
-    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
-    explain.add_argument("topic", choices=["autograd"], help="what to explain")
-    explain.add_argument(
-        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
-    )
-    _add_data_parser(sub)
-    return parser
 
 
 def _add_data_parser(sub) -> None:
