@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import errno
 import os
 import shlex
 import sys
@@ -18,6 +19,7 @@ from jaxmlp.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
 BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist", "measured_here")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
@@ -148,6 +150,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="jaxmlp", description="Train and inspect an MLP on MNIST with JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_train_parser(sub)
+    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
+    _add_run_argument(ev)
+    ev.add_argument(
+        "--dataset", type=_dataset_name, help="evaluate on this dataset's test split instead of the run's own"
+    )
+    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
+
+    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
+    _add_run_argument(plot)
+
+    recipes = sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe` and what each sets")
+    recipes.add_argument("name", nargs="?", help="show only this recipe's settings")
+
+    _add_study_parser(sub)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark: " + ", ".join(BENCHMARKS),
+        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
+        "(try: jaxmlp bench throughput --help).",
+    )
+    bench.add_argument("name", type=_choice, choices=BENCHMARKS, help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
+
+    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
+    explain.add_argument("topic", type=_choice, choices=["autograd"], help="what to explain")
+    explain.add_argument(
+        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
+    )
+    _add_data_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub) -> None:
     train = sub.add_parser(
         "train",
         help="train a model (default: the user's 784-128-64-10 MLP, Adam 1e-3, batch 64)",
@@ -192,19 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
     train.add_argument("--no-figures", action="store_true", help="skip writing figures to RUN/figures/ at the end")
 
-    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
-    _add_run_argument(ev)
-    ev.add_argument(
-        "--dataset", type=_dataset_name, help="evaluate on this dataset's test split instead of the run's own"
-    )
-    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
 
-    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
-    _add_run_argument(plot)
-
-    recipes = sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe` and what each sets")
-    recipes.add_argument("name", nargs="?", help="show only this recipe's settings")
-
+def _add_study_parser(sub) -> None:
     study = sub.add_parser(
         "study",
         help="run a study and write its figures and report.md",
@@ -226,23 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000,
         help="use at most this many training images, to keep a study to minutes (default: 10000)",
     )
-
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark: " + ", ".join(BENCHMARKS),
-        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
-        "(try: jaxmlp bench throughput --help).",
-    )
-    bench.add_argument("name", type=_choice, choices=BENCHMARKS, help="which benchmark")
-    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
-
-    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
-    explain.add_argument("topic", type=_choice, choices=["autograd"], help="what to explain")
-    explain.add_argument(
-        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
-    )
-    _add_data_parser(sub)
-    return parser
 
 
 def _add_train_options(train: argparse.ArgumentParser) -> None:
@@ -586,9 +595,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 141  # as if killed by SIGPIPE, like other commands in a pipeline
-    except OSError as e:  # a full or read-only disk, a file that vanished
-        where = e.filename or "a file"
-        print(f"error: {where}: {e.strerror or e}; free space or fix its permissions, then rerun", file=sys.stderr)
+    except OSError as e:  # a full or read-only disk
+        if e.errno not in DISK_ERRORS:
+            raise
+        print(f"error: {e.filename}: {e.strerror}; free space or fix its permissions, then rerun", file=sys.stderr)
         return 2
 
 
