@@ -70,5 +70,5 @@ def pytest_make_collect_report(collector):
 # Hypothesis: a quick random profile for development, and a larger derandomized one for CI (set CI=1, or pass
 # --hypothesis-profile ci), so a CI failure reproduces exactly and a green CI run means the same examples passed.
 settings.register_profile("dev", max_examples=25, deadline=None)
-settings.register_profile("ci", max_examples=150, deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
