@@ -127,6 +127,7 @@ def output_dir(args: argparse.Namespace, name: str) -> str:
 
 
 def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> list[str]:
+    """Write NAME.json, NAME.md and NAME.png under `out`; print the table, so a run shows what it measured."""
     from jaxmlp.files import write_atomic, write_json
     from jaxmlp.plots import save
 
@@ -141,5 +142,6 @@ def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> lis
         + f"\n\nCommand: `{results['command']}`\n\n"
     )
     write_atomic(paths[1], header + table_md + "\n")
+    print(table_md, flush=True)
     save(fig, paths[2])
     return paths

@@ -398,12 +398,11 @@ def chart(rows: list[dict], where: str):
                 **({"color": "0.8", "hatch": "//", "edgecolor": "0.5"} if reference else {}),
             )
         ax.set_xticks(range(len(configs)), [f"{m}\nbatch {b}" for m, b in configs])
-        ax.set(
-            yscale="log",
-            ylabel="training samples / second (median)",
-            title=f"training throughput, Adam, same MLP — {where}",
-        )
-        ax.legend(fontsize=8, ncol=3)
+        # The machine's name on a line of its own, so a long CPU name widens nothing; the legend beside the
+        # bars, never over them.
+        ax.set(yscale="log", ylabel="training samples / second (median)")
+        ax.set_title(f"training throughput, Adam, same MLP\n{where}", wrap=True)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
     return fig
 

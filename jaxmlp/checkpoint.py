@@ -1,18 +1,72 @@
 """The training state on disk, through orbax.
 
 Orbax commits a checkpoint the way `jaxmlp.files` commits a small file: it writes a temporary
-directory and renames it when complete, so a crash leaves the previous checkpoint intact.
+directory and renames it when complete, so a crash leaves the previous checkpoint intact (the
+temporary `*.orbax-checkpoint-tmp*` folders a crash leaves are removed when the run is opened
+again). Orbax does not checksum array data, so each checkpoint records a SHA-256 of the state it
+holds, and after the commit a manifest of every file's SHA-256: damage is found before orbax reads
+a byte (its failures mid-restore leave threads calling into a closed event loop), and a restore
+that reads back other numbers is an error rather than a model with NaN weights.
 """
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import json
+import logging
 import os
+import re
+import shutil
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxmlp.errors import ConfigError
+from jaxmlp.files import write_json
+from jaxmlp.parallel import to_host
+
+MANIFEST = "jaxmlp-files.json"  # beside orbax's items in each checkpoint folder: every file's SHA-256
+
+
+def state_digest(state: Any) -> str:
+    """SHA-256 over every leaf of `state` (dtype, shape and bytes), read from this process's replica."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(to_host(state)):
+        a = np.ascontiguousarray(leaf)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _file_digests(folder: str) -> dict[str, str]:
+    """SHA-256 of every file under `folder` but the manifest, by relative path."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder)
+            if rel != MANIFEST:
+                with open(path, "rb") as f:
+                    out[rel] = hashlib.sha256(f.read()).hexdigest()
+    return dict(sorted(out.items()))
+
+
+def _drop_tracebacks(record: logging.LogRecord) -> bool:
+    return record.exc_info is None
+
+
+def _os_error(e: BaseException | None) -> OSError | None:
+    """The OSError behind an orbax exception, if any: orbax wraps them, and TensorStore reports
+    them as ValueError("... [os_error_code='28']")."""
+    while e is not None and not isinstance(e, OSError):
+        code = re.search(r"os_error_code='(\d+)'", str(e))
+        if code:
+            return OSError(int(code[1]), os.strerror(int(code[1])))
+        e = e.__cause__ or e.__context__
+    return e
 
 
 class Checkpointer:
@@ -20,6 +74,8 @@ class Checkpointer:
 
     def __init__(self, directory: str, max_to_keep: int = 2):
         self.directory = os.path.abspath(directory)
+        for stale in glob.glob(os.path.join(glob.escape(self.directory), "*.orbax-checkpoint-tmp*")):
+            shutil.rmtree(stale, ignore_errors=True)
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
@@ -28,33 +84,98 @@ class Checkpointer:
         )
 
     def save(self, step: int, state: Any, meta: dict) -> None:
-        self._manager.save(
-            step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True
-        )
-        self._manager.wait_until_finished()
+        """Commit `state` and `meta` (plus the state's checksum) as checkpoint `step`, then its manifest."""
+        meta = {**meta, "state_sha256": state_digest(state)}
+        absl_log = logging.getLogger("absl")
+        absl_log.addFilter(_drop_tracebacks)  # orbax logs its worker threads' errors, then raises them here
+        try:
+            self._manager.save(
+                step,
+                args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                force=True,
+            )
+            self._manager.wait_until_finished()
+            write_json(os.path.join(self._step_dir(step), MANIFEST), _file_digests(self._step_dir(step)))
+        except Exception as e:
+            cause = _os_error(e)
+            if cause is None:
+                raise
+            raise ConfigError(
+                f"{self.directory}: cannot write checkpoint {step} ({cause.strerror or cause}); free space or make "
+                "the folder writable, then resume (the previous checkpoint is kept)"
+            ) from None
+        finally:
+            absl_log.removeFilter(_drop_tracebacks)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def restore(self, like: Any) -> tuple[Any, dict]:
-        """Restore the newest checkpoint into the structure of `like` (an example state)."""
+    def read_meta(self) -> dict:
+        """The loop bookkeeping of the newest checkpoint (cheap: no arrays are read)."""
+        return self._read(self._latest(), meta=ocp.args.JsonRestore())["meta"]
+
+    def _latest(self) -> int:
         step = self.latest_step()
         if step is None:
             raise ConfigError(
                 f"{self.directory}: no checkpoint to restore; the run never finished an epoch "
                 "or its checkpoints were deleted (start it again with --overwrite)"
             )
+        return step
+
+    def restore(self, like: Any, shape: dict[str, int]) -> tuple[Any, dict]:
+        """Restore the newest checkpoint into the structure of `like` (an example state).
+
+        `shape` ({"num_features": ..., "num_classes": ...}) is the model the caller built: a checkpoint
+        of another shape is reported as such, not as damage."""
+        step = self._latest()
+        where = self._step_dir(step)
+        self._check_files(step)
+        meta = self.read_meta()
+        for key, value in shape.items():
+            if key in meta and meta[key] != value:
+                raise ConfigError(
+                    f"{where}: the model was trained with {key} = {meta[key]}, but this data has {value}; "
+                    "evaluate on a dataset of the same image size and classes"
+                )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        try:
-            out = self._manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore())
+        state = self._read(step, state=ocp.args.StandardRestore(abstract))["state"]
+        if "state_sha256" in meta and state_digest(state) != meta["state_sha256"]:
+            raise ConfigError(
+                f"{where}: checkpoint data fails its checksum (damaged on disk); "
+                "delete that folder to fall back to an older one, or start the run again"
             )
+        return state, meta
+
+    def _step_dir(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
+
+    def _check_files(self, step: int) -> None:
+        """Compare the checkpoint's files with the manifest written after its commit (absent if killed before)."""
+        manifest = os.path.join(self._step_dir(step), MANIFEST)
+        if not os.path.exists(manifest):
+            return
+        try:
+            with open(manifest) as f:
+                expected = json.load(f)
+        except (ValueError, UnicodeDecodeError):
+            expected = None
+        found = _file_digests(self._step_dir(step))
+        if expected != found:
+            bad = sorted(k for k in set(found) | set(expected or {}) if (expected or {}).get(k) != found.get(k))
+            raise ConfigError(
+                f"{self._step_dir(step)}: checkpoint is corrupt ({', '.join(bad[:3]) or MANIFEST} changed since it "
+                "was written); delete that folder to fall back to an older one, or start the run again"
+            )
+
+    def _read(self, step: int, **items) -> dict:
+        try:
+            return self._manager.restore(step, args=ocp.args.Composite(**items))
         except Exception as e:  # orbax raises many types for damaged files
             raise ConfigError(
-                f"{self.directory}/{step}: checkpoint is corrupt or from a different model "
-                f"({type(e).__name__}); delete that folder to fall back to an older one"
+                f"{self.directory}/{step}: checkpoint is corrupt ({type(e).__name__}); "
+                "delete that folder to fall back to an older one, or start the run again"
             ) from None
-        return out["state"], out["meta"]
 
     def close(self) -> None:
         self._manager.close()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import errno
 import os
+import shlex
 import sys
 
 from jaxmlp.config import TrainConfig, list_recipes, load_recipe
@@ -16,6 +19,7 @@ from jaxmlp.errors import ConfigError, UserError
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
 BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist", "measured_here")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
@@ -23,7 +27,7 @@ TRAIN_OPTIONS = [
     (
         "--dataset",
         "dataset",
-        str,
+        "dataset",
         "mnist, fashion_mnist, kmnist (downloaded once, checked against TFDS's sha256 sums, cached; "
         "see `jaxmlp data`) or digits (bundled 8x8). Default: mnist, or digits when offline with no cached MNIST",
     ),
@@ -34,7 +38,12 @@ TRAIN_OPTIONS = [
         "folder of LeCun IDX files (train-images, train-labels, t10k-images, "
         "t10k-labels; gzip or raw) to train on instead of a named dataset",
     ),
-    ("--normalization", "normalization", str, "pixel normalization: scale (to [0,1]) or standardize (train mean/std)"),
+    (
+        "--pixel-scaling",
+        "normalization",
+        "choice",
+        "how input pixels are scaled: scale (to [0,1]) or standardize (training-set mean 0, std 1)",
+    ),
     (
         "--val-fraction",
         "val_fraction",
@@ -44,16 +53,21 @@ TRAIN_OPTIONS = [
     ("--epochs", "epochs", int, "passes over the training set"),
     ("--batch-size", "batch_size", int, "samples per optimizer step"),
     ("--lr", "lr", float, "peak learning rate"),
-    ("--optimizer", "optimizer", str, "sgd, momentum, nesterov, rmsprop, adam or adamw"),
-    ("--schedule", "schedule", str, "learning-rate schedule: constant, cosine or warmup_cosine"),
+    ("--optimizer", "optimizer", "choice", "sgd, momentum, nesterov, rmsprop, adam or adamw"),
+    ("--schedule", "schedule", "choice", "learning-rate schedule: constant, cosine or warmup_cosine"),
     ("--warmup-epochs", "warmup_epochs", float, "linear warm-up length for warmup_cosine, in epochs"),
     ("--weight-decay", "weight_decay", float, "L2 added to the gradient (decoupled for adamw, as in PyTorch)"),
     ("--momentum", "momentum", float, "momentum for the momentum and nesterov optimizers"),
     ("--clip-norm", "clip_norm", float, "clip gradients to this global norm; 0 turns clipping off"),
     ("--hidden", "hidden", "sizes", "hidden layer sizes, comma-separated (e.g. 512,512)"),
-    ("--activation", "activation", str, "relu, gelu, tanh or silu"),
+    ("--activation", "activation", "choice", "relu, gelu, tanh or silu"),
     ("--dropout", "dropout", float, "dropout rate after each hidden layer, in [0, 1)"),
-    ("--norm", "norm", str, "normalization after each hidden Linear: none, batch or layer"),
+    (
+        "--hidden-norm",
+        "norm",
+        "choice",
+        "a normalization layer after each hidden Linear: none, batch (BatchNorm) or layer (LayerNorm)",
+    ),
     ("--augment-shift", "augment_shift", int, "random on-device shifts of up to this many pixels; 0 = off"),
     ("--label-smoothing", "label_smoothing", float, "label smoothing of the cross-entropy targets"),
     ("--seed", "seed", int, "seed for initialization, shuffling, dropout and augmentation"),
@@ -66,6 +80,55 @@ TRAIN_OPTIONS = [
         "0 picks about 250 steps per call, 1 runs each epoch as one lax.scan",
     ),
 ]
+
+
+# Old spellings still accepted (with a warning): both named "normalization", they were easy to confuse.
+OLD_SPELLINGS = {"--normalization": "--pixel-scaling", "--norm": "--hidden-norm"}
+
+
+def _choice(text: str) -> str:
+    """A choice such as an optimizer or activation name: case and `-` for `_` do not matter."""
+    return text.strip().lower().replace("-", "_")
+
+
+def _dataset_name(text: str) -> str:
+    """A named dataset in its canonical spelling (`Fashion-MNIST` is `fashion_mnist`); other names as given."""
+    from jaxmlp.data import DATASETS
+
+    return _choice(text) if _choice(text) in DATASETS else text
+
+
+class _OldSpelling(argparse.Action):
+    """Store the value; warn when the option was given by its deprecated spelling."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string in OLD_SPELLINGS:
+            print(f"warning: {option_string} is the old spelling of {OLD_SPELLINGS[option_string]}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, except that an unknown option is reported under its own subcommand's usage, with the nearest
+    valid spelling (`jaxmlp train --epocs 3` suggests `--epochs`)."""
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self._innermost(parsed)
+            options = [s for action in parser._actions for s in action.option_strings]
+            hints = []
+            for extra in extras:
+                near = difflib.get_close_matches(extra.split("=")[0], options, n=1) if extra.startswith("-") else []
+                hints += [f"did you mean {near[0]} (for {extra})?"] if near else []
+            parser.error(f"unrecognized arguments: {' '.join(extras)}" + ("; " + " ".join(hints) if hints else ""))
+        return parsed
+
+    def _innermost(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The (sub)command parser that handled the last word of the command."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and getattr(parsed, action.dest, None):
+                return action.choices[getattr(parsed, action.dest)]._innermost(parsed)
+        return self
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -84,34 +147,64 @@ def _default_text(field: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxmlp", description="Train and inspect an MLP on MNIST with JAX.")
+    parser = Parser(prog="jaxmlp", description="Train and inspect an MLP on MNIST with JAX.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    _add_train_parser(sub)
+    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
+    _add_run_argument(ev)
+    ev.add_argument(
+        "--dataset", type=_dataset_name, help="evaluate on this dataset's test split instead of the run's own"
+    )
+    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
+
+    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
+    _add_run_argument(plot)
+
+    recipes = sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe` and what each sets")
+    recipes.add_argument("name", nargs="?", help="show only this recipe's settings")
+
+    _add_study_parser(sub)
+
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark: " + ", ".join(BENCHMARKS),
+        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
+        "(try: jaxmlp bench throughput --help).",
+    )
+    bench.add_argument("name", type=_choice, choices=BENCHMARKS, help="which benchmark")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
+
+    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
+    explain.add_argument("topic", type=_choice, choices=["autograd"], help="what to explain")
+    explain.add_argument(
+        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
+    )
+    _add_data_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub) -> None:
     train = sub.add_parser(
         "train",
         help="train a model (default: the user's 784-128-64-10 MLP, Adam 1e-3, batch 64)",
         description="Train the MLP. A recipe sets a group of options; options given here override it.",
     )
     train.add_argument("--recipe", help="start from a named recipe (see `jaxmlp recipes`)")
-    for flag, field, typ, text in TRAIN_OPTIONS:
-        if typ == "flag":
-            train.add_argument(flag, dest=field, action="store_true", default=argparse.SUPPRESS, help=text)
-            continue
-        train.add_argument(
-            flag,
-            dest=field,
-            type=_sizes if typ == "sizes" else typ,
-            default=argparse.SUPPRESS,
-            help=text + _default_text(field),
-        )
+    _add_train_options(train)
     train.add_argument("--out", help="run directory (default: a new folder under runs/)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory given by --out")
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run at --out (only a jaxmlp run; the old one stays until the new one's first checkpoint)",
+    )
     train.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint, exactly")
     train.add_argument(
         "--checkpoint-interval",
         type=float,
         default=30.0,
-        help="seconds between checkpoints; one is always written at the end and on Ctrl-C (default: 30)",
+        help="seconds between checkpoints; one is always written after the first epoch, at the end and on Ctrl-C "
+        "(default: 30)",
     )
     train.add_argument(
         "--devices",
@@ -136,23 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="plain lines instead of a progress bar")
     train.add_argument("--no-figures", action="store_true", help="skip writing figures to RUN/figures/ at the end")
 
-    ev = sub.add_parser("eval", help="evaluate a trained run: loss, accuracy, per-class accuracy, confusion matrix")
-    ev.add_argument("--run", required=True, metavar="DIR", help="run directory written by `jaxmlp train`")
-    ev.add_argument("--dataset", help="evaluate on this dataset's test split instead of the run's own")
-    ev.add_argument("--data-dir", help="evaluate on the t10k-* IDX files in this folder")
 
-    plot = sub.add_parser("plot", help="write a run's figures (learning curves, confusion matrix, ...) to RUN/figures/")
-    plot.add_argument("run", metavar="RUN_DIR", help="run directory written by `jaxmlp train`")
-
-    sub.add_parser("recipes", help="list the named recipes for `jaxmlp train --recipe`")
-
+def _add_study_parser(sub) -> None:
     study = sub.add_parser(
         "study",
         help="run a study and write its figures and report.md",
         description="Measured experiments: optimizers (SGD vs Adam and friends), dropout, "
         "normalization. Each writes PNGs, results.json and report.md to --out.",
     )
-    study.add_argument("name", choices=STUDIES, help="which study")
+    study.add_argument("name", type=_choice, choices=STUDIES, help="which study")
     study.add_argument(
         "--quick",
         action="store_true",
@@ -160,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         "study runs; its numbers mean nothing. Under 4 minutes on 2 CPU cores",
     )
     study.add_argument("--out", help="output folder (default: a new folder under studies/)")
-    study.add_argument("--dataset", help="dataset name, as for `jaxmlp train` (default: MNIST, or digits offline)")
+    study.add_argument(
+        "--dataset", type=_dataset_name, help="dataset name, as for `jaxmlp train` (default: MNIST, or digits offline)"
+    )
     study.add_argument("--data-dir", help="folder of IDX files, as for `jaxmlp train`")
     study.add_argument("--seeds", type=int, default=3, help="seeds per configuration (at least 3; default: 3)")
     study.add_argument("--epochs", type=int, help="epochs per run (default: the study's own)")
@@ -171,22 +258,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="use at most this many training images, to keep a study to minutes (default: 10000)",
     )
 
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark: " + ", ".join(BENCHMARKS),
-        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
-        "(try: jaxmlp bench throughput --help).",
-    )
-    bench.add_argument("name", choices=BENCHMARKS, help="which benchmark")
-    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
 
-    explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
-    explain.add_argument("topic", choices=["autograd"], help="what to explain")
-    explain.add_argument(
-        "--out", default="explain-autograd", help="folder for the graph figure (default: explain-autograd)"
-    )
-    _add_data_parser(sub)
-    return parser
+def _add_train_options(train: argparse.ArgumentParser) -> None:
+    """The options that set TrainConfig fields; an option with an old spelling accepts both."""
+    types = {"sizes": _sizes, "choice": _choice, "dataset": _dataset_name}
+    for flag, field, typ, text in TRAIN_OPTIONS:
+        if typ == "flag":
+            train.add_argument(flag, dest=field, action="store_true", default=argparse.SUPPRESS, help=text)
+            continue
+        old = [o for o, new in OLD_SPELLINGS.items() if new == flag]
+        train.add_argument(
+            flag,
+            *old,
+            dest=field,
+            metavar=flag[2:].upper().replace("-", "_"),
+            type=types.get(typ, typ),
+            nargs="+" if typ == "sizes" else None,  # so that `--hidden 128 64` can be told it needs a comma
+            action=_OldSpelling,
+            default=argparse.SUPPRESS,
+            help=text + _default_text(field) + "".join(f"; {o} is its deprecated old spelling" for o in old),
+        )
+
+
+def _add_run_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("run", nargs="?", metavar="RUN_DIR", help="run directory written by `jaxmlp train`")
+    command.add_argument("--run", dest="run_option", metavar="RUN_DIR", help="the same, as an option")
+
+
+def run_dir(args: argparse.Namespace) -> str:
+    """The run folder of `eval` and `plot`, given as RUN_DIR or as --run RUN_DIR."""
+    if args.run and args.run_option and args.run != args.run_option:
+        raise ConfigError(f"two run folders given ({args.run} and --run {args.run_option}); give one")
+    if not (args.run or args.run_option):
+        raise ConfigError(f"which run? give its folder: jaxmlp {args.command} RUN_DIR")
+    return args.run or args.run_option
 
 
 def _add_data_parser(sub) -> None:
@@ -203,67 +308,132 @@ def _add_data_parser(sub) -> None:
     )
     actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
     fetch = actions.add_parser("fetch", help="download and verify a dataset ahead of time")
-    fetch.add_argument("name", choices=DATASETS, help="which dataset")
+    fetch.add_argument("name", type=_dataset_name, choices=DATASETS, help="which dataset")
     fetch.add_argument("--mirror", metavar="URL", help=f"fetch from URL/FILENAME instead (default: ${MIRROR_ENV})")
     actions.add_parser("list", help="show each dataset: cached or not, verified or not, size, folder")
     verify = actions.add_parser("verify", help="re-check a cached dataset's checksums; delete any file that fails")
-    verify.add_argument("name", choices=DATASETS, help="which dataset")
+    verify.add_argument("name", type=_dataset_name, choices=DATASETS, help="which dataset")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     overrides = {field: getattr(args, field) for _, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)}
+    if "hidden" in overrides:
+        if len(overrides["hidden"]) > 1:
+            given = " ".join(",".join(map(str, h)) for h in overrides["hidden"])
+            joined = ",".join(str(n) for h in overrides["hidden"] for n in h)
+            raise ConfigError(f"--hidden {given}: give the sizes comma-separated, as --hidden {joined}")
+        overrides["hidden"] = overrides["hidden"][0]
     base = load_recipe(args.recipe) if args.recipe else {}
     return TrainConfig.from_json({**base, **overrides}).validate()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Check everything, then train; the run folder appears at the first checkpoint (see `jaxmlp.runs`)."""
     if args.coordinator or args.num_processes > 1:
-        if not (args.coordinator and args.num_processes > 1 and 0 <= args.process_id < args.num_processes):
-            raise ConfigError(
-                "a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and --process-id in 0..N-1"
-            )
-        if not (args.out or args.resume):
-            raise ConfigError("a multi-process run needs the same --out DIR for every process")
-        from jaxmlp.parallel import initialize_distributed
-
-        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        _join_processes(args)
+    if args.devices is not None and args.devices < 1:
+        raise ConfigError(f"--devices {args.devices}: must be at least 1 (or leave it out to use every device)")
     import jax
 
+    lead = jax.process_index() == 0  # the process that writes files and prints
+    run, config = open_run(args, lead)
+    try:
+        return _train(args, run, config, lead)
+    except KeyboardInterrupt:
+        if run.committed:
+            print(f"interrupted; the run is as its last checkpoint left it. Resume with: {resume_command(run)}")
+        else:
+            print("interrupted before the first checkpoint; nothing was written", file=sys.stderr)
+        return 130
+    finally:
+        run.release()
+
+
+def _join_processes(args: argparse.Namespace) -> None:
+    if not (args.coordinator and args.num_processes > 1 and 0 <= args.process_id < args.num_processes):
+        raise ConfigError(
+            "a multi-process run needs --coordinator HOST:PORT, --num-processes N > 1 and --process-id in 0..N-1"
+        )
+    if not (args.out or args.resume):
+        raise ConfigError("a multi-process run needs the same --out DIR for every process")
+    from jaxmlp.parallel import initialize_distributed
+
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+
+
+def open_run(args: argparse.Namespace, lead: bool):
+    """The run to train and its config: the one `--resume` names, or a new one at `--out` (not yet on disk).
+
+    The lead process locks the run folder; the others of a multi-process run share it."""
     from jaxmlp.runs import RunDir
 
-    lead = jax.process_index() == 0  # the process that writes files and prints
-    if not lead and not args.resume:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices("jaxmlp: run directory created")  # wait for process 0's RunDir.create
-        run = RunDir.open(args.out)
-        config = run.config()
-    elif args.resume:
-        given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field)] + (
+    if args.resume:
+        given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field) and field != "epochs"] + (
             ["--recipe"] if args.recipe else []
         )
-        if given or args.out:
-            drop = ", ".join(given + (["--out"] if args.out else []))
-            raise ConfigError(f"--resume continues a run as it was configured; drop {drop}")
-        run = RunDir.open(args.resume)
-        config = run.config()
-    else:
-        config = config_from_args(args)
-        run = RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite)
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
+        if given or args.out or args.overwrite:
+            drop = ", ".join(given + (["--out"] if args.out else []) + (["--overwrite"] if args.overwrite else []))
+            raise ConfigError(f"--resume continues a run as it was configured (only --epochs may change); drop {drop}")
+        run = RunDir.open(args.resume, lock=lead)
+        try:
+            return run, _extend(run, getattr(args, "epochs", None), lead)
+        except BaseException:
+            run.release()
+            raise
+    config = config_from_args(args)
+    if lead:
+        for warning in config.warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+    return RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite, lock=lead), config
 
-            multihost_utils.sync_global_devices("jaxmlp: run directory created")
 
+def _extend(run, epochs: int | None, lead: bool) -> TrainConfig:
+    """The resumed run's config, its epoch count raised to `epochs` (`--resume RUN --epochs N`) if given."""
+    config = run.config()
+    if epochs is None or epochs == config.epochs:
+        return config
+    done = epochs_done(run)
+    if epochs < max(done, 1):
+        raise ConfigError(f"--epochs {epochs}: {run.path} has already trained {done} epochs; give more to extend it")
+    if lead and config.schedule != "constant":
+        print(
+            f"warning: the {config.schedule} schedule is stretched from {config.epochs} to {epochs} epochs, so the "
+            "learning rate from here on differs from the one the run was following",
+            file=sys.stderr,
+        )
+    run.extend(epochs, writer=lead)
+    return run.config()
+
+
+def epochs_done(run) -> int:
+    """Finished epochs at the run's latest checkpoint, whose history is checked against it here, so a damaged
+    run is an error before anything else is said about it."""
+    checkpointer = run.checkpointer()
+    meta = checkpointer.read_meta()
+    run.history(meta, checkpointer.latest_step())
+    return meta["epoch"]
+
+
+def resume_command(run) -> str:
+    return shlex.join(["jaxmlp", "train", "--resume", run.path])
+
+
+def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> int:
     from jaxmlp.data import load_dataset
     from jaxmlp.loop import fit
 
+    done = epochs_done(run) if args.resume else 0
+    if done >= config.epochs:
+        if lead:
+            print(
+                f"{run.path} is complete ({done} of {config.epochs} epochs); nothing to do. To train it longer: "
+                f"{resume_command(run)} --epochs {config.epochs + 10}"
+            )
+        return 0
     ds = load_dataset(config.dataset, config.data_dir, config.normalization)
-    if config.dataset is None and not args.resume and lead:  # record what "auto" resolved to
+    if config.dataset is None and not run.committed:  # record what "auto" resolved to
         config = dataclasses.replace(config, dataset=ds.name)
-        from jaxmlp.files import write_json
-
-        write_json(run.config_path, config.to_json())
+        run.set_config(config)
     if lead:
         print(
             f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
@@ -284,7 +454,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not lead:
         return 0 if out.status == "finished" else 130
     if out.status == "interrupted":
-        print(f"interrupted; checkpoint and metrics saved. Resume with: jaxmlp train --resume {run.path}")
+        print(f"interrupted; checkpoint and metrics saved. Resume with: {resume_command(run)}")
         return 130
     last = out.metrics[-1]
     sps = sum(r["samples_per_second"] for r in out.metrics) / len(out.metrics)
@@ -297,6 +467,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from jaxmlp.evaluate import evaluate_state
         from jaxmlp.figures import write_run_figures
 
+        print("writing figures…", flush=True)
         write_run_figures(run, evaluate_state(config, ds, out.state), out.state)
         print(f"figures in {run.figures_dir}")
     return 0
@@ -305,7 +476,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from jaxmlp.evaluate import evaluate_run, format_report
 
-    report, _ = evaluate_run(args.run, args.dataset, args.data_dir)
+    report, _ = evaluate_run(run_dir(args), args.dataset, args.data_dir)
     print(format_report(report))
     return 0
 
@@ -315,15 +486,28 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from jaxmlp.figures import write_run_figures
     from jaxmlp.runs import RunDir
 
-    report, state = evaluate_run(args.run)
-    for path in write_run_figures(RunDir.open(args.run), report, state):
+    report, state = evaluate_run(run_dir(args))
+    run = RunDir.open(run_dir(args))
+    try:
+        run.check_history()
+    finally:
+        run.release()
+    for path in write_run_figures(run, report, state):
         print(path)
     return 0
 
 
 def cmd_recipes(args: argparse.Namespace) -> int:
-    for name, description in list_recipes().items():
-        print(f"{name:16s} {description}")
+    """Each recipe (or the one named): its description, then the options it sets, as `jaxmlp train` takes them."""
+    recipes = list_recipes()
+    names = [load_recipe(args.name)["recipe"]] if args.name else list(recipes)
+    flags = {field: flag for flag, field, _, _ in TRAIN_OPTIONS}
+    for name in names:
+        settings = {k: v for k, v in load_recipe(name).items() if k != "recipe"}
+        words = [f"{flags[k]} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in settings.items()]
+        print(f"{name:16s} {recipes[name]}\n{'':16s} sets {' '.join(words)}")
+    if args.name:
+        print(f"train with: jaxmlp train --recipe {names[0]} (options given after it override the recipe's)")
     return 0
 
 
@@ -368,13 +552,31 @@ def cmd_data(args: argparse.Namespace) -> int:
     return command(args.action, getattr(args, "name", None), getattr(args, "mirror", None))
 
 
+def _cache_compilations() -> None:
+    """Keep XLA's compiled programs in $XDG_CACHE_HOME/jaxmlp/xla (JAX's persistent compilation cache), so a
+    command run again with the same shapes loads them instead of compiling. $JAX_COMPILATION_CACHE_DIR,
+    if set, is used instead; an unwritable cache costs only the time it would have saved."""
+    import jax
+
+    from jaxmlp.download import cache_dir
+
+    if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        jax.config.update("jax_compilation_cache_dir", cache_dir("xla"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")  # the command writes figures to files, never to a window; the library leaves this alone
+    # The command writes figures to files, never to a window (the library leaves this alone). Set before
+    # matplotlib is imported, so that commands which draw nothing never import it.
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    else:
+        os.environ["MPLBACKEND"] = "Agg"
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
+    if args.command in ("train", "eval", "plot", "study", "explain"):
+        _cache_compilations()
     command = {
         "train": cmd_train,
         "eval": cmd_eval,
@@ -386,10 +588,23 @@ def main(argv: list[str] | None = None) -> int:
         "data": cmd_data,
     }[args.command]
     try:
-        return command(args)
+        code = command(args)
+        sys.stdout.flush()  # a closed pipe (`jaxmlp eval ... | head -1`) shows here, inside the handlers
+        return code
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the training loop: nothing is half-written
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 141  # as if killed by SIGPIPE, like other commands in a pipeline
+    except OSError as e:  # a full or read-only disk
+        if e.errno not in DISK_ERRORS:
+            raise
+        print(f"error: {e.filename}: {e.strerror}; free space or fix its permissions, then rerun", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

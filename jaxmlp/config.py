@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from importlib import resources
 
 from jaxmlp.data import DATASETS, NORMALIZATIONS
 from jaxmlp.errors import ConfigError
 from jaxmlp.model import ACTIVATIONS, NORMS
 from jaxmlp.optim import OPTIMIZERS, SCHEDULES
+
+MAX_WIDTH = 65536  # units per hidden layer: wider than any MLP for these images, small enough to allocate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,13 +46,18 @@ class TrainConfig:
     recipe: str | None = None
 
     def validate(self) -> TrainConfig:
+        """Reject what cannot run, with the option to change; `warnings()` names what can but should not."""
+
         def bad(msg):
             raise ConfigError(msg)
 
+        for name in FLOAT_FIELDS:
+            if not math.isfinite(getattr(self, name)):
+                bad(f"--{name.replace('_', '-')} {getattr(self, name)}: must be a finite number")
         if self.dataset is not None and self.dataset not in DATASETS and self.data_dir is None:
             bad(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}, or pass --data-dir DIR")
         if self.normalization not in NORMALIZATIONS:
-            bad(f"--normalization {self.normalization!r}: choose one of {', '.join(NORMALIZATIONS)}")
+            bad(f"--pixel-scaling {self.normalization!r}: choose one of {', '.join(NORMALIZATIONS)}")
         if self.epochs < 1:
             bad(f"--epochs {self.epochs}: must be at least 1")
         if self.batch_size < 1:
@@ -62,20 +70,36 @@ class TrainConfig:
             bad(f"--schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if not 0 <= self.dropout < 1:
             bad(f"--dropout {self.dropout}: must be in [0, 1)")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            bad(f"--hidden {','.join(map(str, self.hidden)) or '(empty)'}: give positive layer sizes such as 128,64")
+        if not self.hidden or any(not 1 <= h <= MAX_WIDTH for h in self.hidden):
+            bad(
+                f"--hidden {','.join(map(str, self.hidden)) or '(empty)'}: give layer sizes from 1 to {MAX_WIDTH} "
+                "such as 128,64"
+            )
         if self.activation not in ACTIVATIONS:
             bad(f"--activation {self.activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         if self.norm not in NORMS:
-            bad(f"--norm {self.norm!r}: choose one of {', '.join(NORMS)}")
+            bad(f"--hidden-norm {self.norm!r}: choose one of {', '.join(NORMS)}")
         if not 0 <= self.val_fraction < 1:
             bad(f"--val-fraction {self.val_fraction}: must be in [0, 1)")
         for name in ("weight_decay", "clip_norm", "warmup_epochs", "augment_shift", "label_smoothing"):
             if getattr(self, name) < 0:
                 bad(f"--{name.replace('_', '-')} {getattr(self, name)}: must be >= 0")
+        if self.label_smoothing >= 1:
+            bad(f"--label-smoothing {self.label_smoothing}: must be in [0, 1) (it is the probability mass spread)")
+        if not 0 <= self.seed < 2**32:
+            bad(f"--seed {self.seed}: must be in 0..{2**32 - 1}")
         if self.chunks_per_epoch < 0:
             bad(f"--chunks-per-epoch {self.chunks_per_epoch}: must be 0 (auto) or more")
         return self
+
+    def warnings(self) -> list[str]:
+        """Values that are allowed but almost surely a mistake."""
+        out = []
+        if self.lr > 10:
+            out.append(f"--lr {self.lr:g} is far above any usable learning rate (1e-4..1); expect the loss to diverge")
+        if self.dropout > 0.9:
+            out.append(f"--dropout {self.dropout:g} drops nearly every unit; the model will barely learn")
+        return out
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -83,15 +107,38 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
+    def from_json(cls, d: dict, complete: bool = False) -> TrainConfig:
+        """A config from JSON (a recipe, or a run's config.json with `complete=True`: every key present).
+
+        Each value must have its field's type, so a damaged file is an error here, not a traceback later."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"expected a JSON object of config keys, got {type(d).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown, missing = sorted(set(d) - set(fields)), sorted(set(fields) - set(d))
         if unknown:
-            raise ConfigError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(known))}")
+            raise ConfigError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(fields))}")
+        if complete and missing:
+            raise ConfigError(f"config keys {missing} are missing")
         d = dict(d)
-        if "hidden" in d:
+        if isinstance(d.get("hidden"), list):
             d["hidden"] = tuple(d["hidden"])
+        for name, value in d.items():
+            if not _has_type(value, fields[name].type):
+                raise ConfigError(f"config key {name!r} is {value!r}; expected {fields[name].type}")
         return cls(**d)
+
+
+def _has_type(value, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotation such as 'int', 'float', 'str | None' or 'tuple[int, ...]'."""
+    if value is None:
+        return annotation.endswith("| None")
+    base = annotation.removesuffix(" | None")
+    if base == "tuple[int, ...]":
+        return isinstance(value, tuple) and all(_has_type(v, "int") for v in value)
+    if base == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    kind = {"int": int, "str": str, "bool": bool}[base]
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
 
 
 # --- recipes -----------------------------------------------------------------
@@ -107,12 +154,16 @@ def list_recipes() -> dict[str, str]:
 
 
 def load_recipe(name: str) -> dict:
-    """The config overrides a recipe sets (its description removed)."""
+    """The config overrides a recipe sets (its description removed); `_` and `-`, upper and lower case alike."""
     files = _recipe_files()
+    name = name.strip().lower().replace("_", "-")
     if name not in files:
         raise ConfigError(f"unknown recipe {name!r}; `jaxmlp recipes` lists them: {', '.join(sorted(files))}")
     d = json.loads(files[name].read_text())
     d.pop("description")
     d["recipe"] = name
-    TrainConfig.from_json(d)  # reject unknown keys early
+    TrainConfig.from_json(d)  # reject unknown keys and wrong types early
     return d
+
+
+FLOAT_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.type == "float")

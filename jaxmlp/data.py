@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import importlib.util
 import os
 import sys
 
@@ -98,7 +99,7 @@ def _find_one(data_dir: str, prefix: str) -> str:
     if not matches:
         raise DataError(
             f"{data_dir}: no {prefix}* file; --data-dir needs train-images, train-labels, "
-            "t10k-images and t10k-labels IDX files (gzip or raw)"
+            "t10k-images and t10k-labels IDX files (gzip or raw), in it or in torchvision's NAME/raw under it"
         )
     if len(matches) > 1:
         gz = [m for m in matches if m.endswith(".gz")]
@@ -108,10 +109,23 @@ def _find_one(data_dir: str, prefix: str) -> str:
     return matches[0]
 
 
-def load_idx_dir(data_dir: str) -> RawImages:
-    """Read LeCun-format `train-*` / `t10k-*` IDX files (gzip or raw) from one folder."""
+def idx_folder(data_dir: str) -> str:
+    """The folder that holds the IDX files: `data_dir` itself, or torchvision's layout under it
+    (`DATA_DIR/MNIST/raw`, `DATA_DIR/FashionMNIST/raw`, ...: the `root` given to `torchvision.datasets.MNIST`)."""
     if not os.path.isdir(data_dir):
         raise DataError(f"--data-dir {data_dir}: no such directory")
+    if glob.glob(os.path.join(data_dir, "train-images*")):
+        return data_dir
+    patterns = (os.path.join(data_dir, "raw", "train-images*"), os.path.join(data_dir, "*", "raw", "train-images*"))
+    nested = sorted({os.path.dirname(p) for pattern in patterns for p in glob.glob(pattern)})
+    if len(nested) > 1:
+        raise DataError(f"--data-dir {data_dir}: several datasets ({', '.join(nested)}); pass the one you want")
+    return nested[0] if nested else data_dir
+
+
+def load_idx_dir(data_dir: str) -> RawImages:
+    """Read LeCun-format `train-*` / `t10k-*` IDX files (gzip or raw) from one folder (or torchvision's under it)."""
+    data_dir = idx_folder(data_dir)
     parts = {}
     for split in ("train", "t10k"):
         parts[split + "_x"] = read_idx(_find_one(data_dir, f"{split}-images"), expected_ndim=3)
@@ -119,15 +133,21 @@ def load_idx_dir(data_dir: str) -> RawImages:
     return RawImages(parts["train_x"], parts["train_y"], parts["t10k_x"], parts["t10k_y"], max_value=255.0)
 
 
+def _sklearn_file(relative: str) -> str:
+    """A data file shipped inside scikit-learn, found without importing it (the import alone takes seconds)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the bundled digits come with scikit-learn: pip install scikit-learn")
+    return os.path.join(spec.submodule_search_locations[0], relative)
+
+
 def load_digits() -> RawImages:
     """scikit-learn's bundled 8x8 digits (1797 images, values 0..16): the offline dataset.
 
     There is no official split, so a fixed, stratified 80/20 split is made.
     """
-    from sklearn.datasets import load_digits as sk_load_digits
-
-    d = sk_load_digits()
-    x, y = d.images.astype(np.uint8), d.target
+    table = np.loadtxt(_sklearn_file("datasets/data/digits.csv.gz"), delimiter=",")  # 64 pixels, then the label
+    x, y = table[:, :-1].reshape(-1, 8, 8).astype(np.uint8), table[:, -1].astype(np.int64)
     rng = np.random.default_rng(0)
     test = np.zeros(len(y), dtype=bool)
     for c in np.unique(y):

@@ -9,7 +9,7 @@ import numpy as np
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, load_dataset
 from jaxmlp.parallel import to_host
-from jaxmlp.runs import RunDir
+from jaxmlp.runs import RunDir, model_shape
 from jaxmlp.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
 
 
@@ -38,7 +38,10 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
         dataset, data_dir = config.dataset, config.data_dir
     ds = load_dataset(dataset, data_dir, config.normalization)
     _, state = init(config, ds)
-    state, _ = run.checkpointer().restore(state)  # a dataset of another image size fails here, clearly
+    try:
+        state, _ = run.checkpointer().restore(state, model_shape(ds))
+    finally:
+        run.release()
     return evaluate_state(config, ds, state), state
 
 

@@ -28,24 +28,21 @@ def explain_autograd(out_dir: str) -> None:
 
     tracer.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    params = dict(model.named_parameters())
     x = tracer.randn(4, 784)
     y = np.array([3, 1, 4, 1])
-    _graph_and_backward(model, x, y)
-    _figure(model, x, y, out_dir)
-    jax_loss = _jax_side(model, x, y)
+    loss = nn.CrossEntropyLoss()(model(x), y)
+    _show_graph(loss, params)
+    _show_backward(loss, params)
+    _show_freed(loss)
+    _write_figure(nn.CrossEntropyLoss()(model(x), y), params, out_dir)  # a new graph: the old one's tensors are freed
+    jax_loss = _show_jax_side(params, x, y)
     _hessian_vector_product(model, x, y, jax_loss)
 
 
-def _graph_and_backward(model, x, y) -> None:
-    """Sections 1-3: the graph the forward pass built, the engine's run through it, the saved tensors freed."""
-    import tracer
-    import tracer.nn as nn
+def _show_graph(loss, params: dict) -> None:
     from tracer import viz
-    from tracer.graph import AccumulateGrad
 
-    params = dict(model.named_parameters())
-    names = {id(p): n for n, p in params.items()}
-    loss = nn.CrossEntropyLoss()(model(x), y)
     _section("1. The forward pass built a graph. loss.grad_fn is its root:")
     print(f"loss = {loss}")
     print(f"loss.grad_fn = {loss.grad_fn}")
@@ -59,6 +56,12 @@ def _graph_and_backward(model, x, y) -> None:
     )
     print(viz.dump(loss, params))
 
+
+def _show_backward(loss, params: dict) -> None:
+    import tracer
+    from tracer.graph import AccumulateGrad
+
+    names = {id(p): n for n, p in params.items()}
     _section("2. loss.backward(): the engine runs nodes in dependency order (highest sequence number first)")
     trace = []
     tracer.autograd.backward(loss, trace=trace)
@@ -74,12 +77,14 @@ def _graph_and_backward(model, x, y) -> None:
     for name, p in params.items():
         print(f"  {name:9s} grad {tuple(p.grad.shape)}  |grad| = {np.linalg.norm(p.grad.data):.4f}")
 
+
+def _show_freed(loss) -> None:
     _section("3. Saved tensors were freed by backward (retain_graph=False)")
     addmm = loss.grad_fn.next_functions[0][0].next_functions[0][0]
     try:
         _ = addmm._saved_mat1
     except RuntimeError as e:
-        print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {str(e)[:110]}...")
+        print(f"{addmm.name()}._saved_mat1 -> RuntimeError: {e}")
     print(
         "A second loss.backward() fails the same way: the activations it needs are gone (hence `retain_graph=True`). "
         "Freeing them early lowers the peak during backward; the graph itself (nodes and all they hold) is freed "
@@ -87,30 +92,29 @@ def _graph_and_backward(model, x, y) -> None:
     )
 
 
-def _figure(model, x, y, out_dir: str) -> None:
-    """Section 4: the graph drawn, with Graphviz when it is installed."""
-    import tracer.nn as nn
+def _write_figure(loss, params: dict, out_dir: str) -> None:
+    """Section 4: the graph as Graphviz DOT, drawn as a PNG where Graphviz is installed."""
     from tracer import viz
 
-    params = dict(model.named_parameters())
     _section("4. The graph as a figure")
     os.makedirs(out_dir, exist_ok=True)
-    fresh = nn.CrossEntropyLoss()(model(x), y)  # a new graph: the old one's saved tensors are freed
-    dot = viz.make_dot(fresh, params, show_saved=True)
+    dot = viz.make_dot(loss, params, show_saved=True)
     dot_path = os.path.join(out_dir, "mlp_graph.dot")
     write_atomic(dot_path, dot)
+    png_path = os.path.join(out_dir, "mlp_graph.png")
     try:
-        print(f"wrote {viz.render(dot, os.path.join(out_dir, 'mlp_graph.png'))} (and {dot_path})")
+        print(f"wrote {viz.render(dot, png_path)} (and {dot_path})")
     except FileNotFoundError as e:
-        print(f"wrote {dot_path}; {e}, then: dot -Tpng {dot_path} -o mlp_graph.png")
+        print(f"wrote {dot_path}, the graph in Graphviz's DOT language. To draw it: {e}, then run")
+        print(f"    dot -Tpng {dot_path} -o {png_path}")
+        print("or paste the file's text into any online Graphviz viewer.")
 
 
-def _jax_side(model, x, y):
-    """Section 5: the jaxpr of jax.grad of the same loss, and its gradients beside tracer's; returns the loss."""
+def _show_jax_side(params: dict, x, y: np.ndarray):
+    """Section 5: jax.grad's derivative as a program (one layer's, in full), its gradients beside tracer's."""
     import jax
     import jax.numpy as jnp
 
-    params = dict(model.named_parameters())
     _section("5. JAX's side: no graph on the arrays; jax.grad transforms a traced program")
     jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
 
@@ -122,11 +126,21 @@ def _jax_side(model, x, y):
                 h = jax.nn.relu(h)
         return -jnp.mean(jax.nn.log_softmax(h)[jnp.arange(len(y)), y])
 
-    print("The jaxpr of jax.grad(loss): the derivative, written out as a program before it runs.\n")
-    print(jax.make_jaxpr(jax.grad(jax_loss))(jparams, jnp.asarray(x.data), jnp.asarray(y)))
+    whole = jax.make_jaxpr(jax.grad(jax_loss))(jparams, jnp.asarray(x.data), jnp.asarray(y))
+    print(
+        "jax.grad(loss) is a program written out before it runs: for this MLP, a jaxpr of "
+        f"{len(whole.jaxpr.eqns)} equations (print it with jax.make_jaxpr(jax.grad(loss))(params, x, y)).\n"
+        "One layer shows the pattern. The jaxpr of the gradient of sum(relu(x @ W.T + b)) in W, for 4 inputs of 3\n"
+        "features and 2 units: the forward ops, then the backward ones (the ReLU mask, a transposed product):\n"
+    )
+
+    def one_layer(w, b, x):
+        return jnp.sum(jnp.maximum(x @ w.T + b, 0.0))  # relu
+
+    print(jax.make_jaxpr(jax.grad(one_layer))(jnp.ones((2, 3)), jnp.zeros(2), jnp.ones((4, 3))))
     grads = jax.grad(jax_loss)(jparams, jnp.asarray(x.data), jnp.asarray(y))
     worst = max(float(np.max(np.abs(np.asarray(grads[n]) - p.grad.data))) for n, p in params.items())
-    print(f"\nSame gradients as tracer's backward: max |difference| = {worst:.2e}")
+    print(f"\nThe whole MLP's gradients equal tracer's backward: max |difference| = {worst:.2e}")
     print(
         textwrap.dedent("""
         The contrast: tracer/PyTorch build the graph *while* the forward runs (a tape of nodes, rebuilt every
@@ -171,8 +185,17 @@ def _hessian_vector_product(model, x, y, jax_loss) -> None:
     def hvp(w, v):
         return jax.jvp(jax.grad(loss_in_w1), (w,), (v,))[1]  # forward mode over reverse mode
 
-    print("JAX composes its transformations instead: jax.jvp(jax.grad(loss)), whose jaxpr is\n")
-    print(jax.make_jaxpr(hvp)(jparams["0.weight"], jnp.asarray(v)))
+    program = jax.make_jaxpr(hvp)(jparams["0.weight"], jnp.asarray(v))
+    print(
+        "JAX composes its transformations instead: jax.jvp(jax.grad(loss)), forward mode over reverse mode, one "
+        f"program of {len(program.jaxpr.eqns)} equations\n(jax.make_jaxpr(hvp)(w, v) prints them). The same "
+        "composition on sum((x @ W.T)²), for 4 inputs of 3 features and 2 units:\n"
+    )
+
+    def tiny_hvp(w, v, x):
+        return jax.jvp(jax.grad(lambda w: jnp.sum((x @ w.T) ** 2)), (w,), (v,))[1]
+
+    print(jax.make_jaxpr(tiny_hvp)(jnp.ones((2, 3)), jnp.ones((2, 3)), jnp.ones((4, 3))))
     expected = np.asarray(hvp(jparams["0.weight"], jnp.asarray(v)))
     worst = float(np.max(np.abs(expected - hv.data)))
     print(f"\n|H·v| = {np.linalg.norm(expected):.4f}; tracer's double backward vs JAX: max |difference| = {worst:.2e}")

@@ -6,6 +6,7 @@ but arrays, so the same calls draw a PyTorch run's lists (docs/notebooks/01_plot
 
 from __future__ import annotations
 
+import math
 import os
 
 import matplotlib.pyplot as plt
@@ -17,17 +18,28 @@ from jaxmlp.runs import RunDir
 from jaxmlp.train import TrainState, linear_kernels
 
 
-def learning_curves_figure(metrics: list[dict], step_loss=None):
-    """Loss and accuracy per epoch, and (when given) the loss of every step, side by side."""
+def learning_curves_figure(metrics: list[dict], step_loss=None, title: str | None = None):
+    """Loss and accuracy per epoch, and (when given) the loss of every step, side by side, under `title`."""
     panels = 3 if step_loss is not None and len(step_loss) else 2
     with plots.style():
         fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
+        if title:
+            fig.suptitle(title)
         plots.epoch_curves(metrics, "loss", ax=axes[0])
         plots.epoch_curves(metrics, "accuracy", ax=axes[1])
         if panels == 3:
             plots.step_loss(step_loss, ax=axes[2])
         fig.tight_layout()
     return fig
+
+
+def run_title(run: RunDir) -> str:
+    """What a run trained: dataset, network, optimizer and learning rate, batch (the learning curves' title)."""
+    c = run.config()
+    where = c.dataset or os.path.basename(os.path.normpath(c.data_dir or ""))
+    schedule = "" if c.schedule == "constant" else f" ({c.schedule})"
+    hidden = "-".join(map(str, c.hidden))
+    return f"{where}, hidden {hidden}, {c.optimizer} lr {c.lr:g}{schedule}, batch {c.batch_size}"
 
 
 def confusion_figure(counts):
@@ -54,6 +66,14 @@ def layer_dynamics_figure(steps: dict):
     return fig
 
 
+def misclassified_figure(images, image_shape, labels, predictions, confidence, max_images: int = 48):
+    """The gallery of mistakes (`plots.misclassified`, 8 a row), 1.8 inches a row: room for each image and
+    the two lines of its title, however many rows there are."""
+    rows = max(1, math.ceil(min(int((predictions != labels).sum()), max_images) / 8))
+    draw = lambda ax: plots.misclassified(images, image_shape, labels, predictions, confidence, max_images, ax=ax)
+    return single(draw, (11, 1.8 * rows + 0.8))
+
+
 def single(draw, figsize):
     """A figure of one panel drawn by `draw(ax)`, in the house style."""
     with plots.style():
@@ -68,12 +88,14 @@ def write_run_figures(run: RunDir, report: Report, state: TrainState) -> list[st
     path = lambda name: os.path.join(run.figures_dir, name)
     metrics, steps = run.read_metrics(), run.read_steps()
     r = report
-    gallery = lambda ax: plots.misclassified(r.images, r.image_shape, r.labels, r.predictions, r.confidence, ax=ax)
     first = next(iter(linear_kernels(to_host(state.params)).values()))
     written = [
-        plots.save(learning_curves_figure(metrics, steps.get("loss")), path("learning_curves.png")),
+        plots.save(learning_curves_figure(metrics, steps.get("loss"), run_title(run)), path("learning_curves.png")),
         plots.save(confusion_figure(report.confusion), path("confusion_matrix.png")),
-        plots.save(single(gallery, (11, 10)), path("misclassified.png")),
+        plots.save(
+            misclassified_figure(r.images, r.image_shape, r.labels, r.predictions, r.confidence),
+            path("misclassified.png"),
+        ),
         plots.save(
             single(lambda ax: plots.first_layer_weights(first, r.image_shape, ax=ax), (14, 4.2)),
             path("first_layer_weights.png"),

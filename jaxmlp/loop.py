@@ -7,11 +7,13 @@ SIGINT/SIGTERM or on a non-finite loss.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,16 +23,19 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, validation_split
 from jaxmlp.errors import UserError
 from jaxmlp.parallel import make_mesh, put_replicated
-from jaxmlp.runs import RunDir
+from jaxmlp.runs import RunDir, model_shape
 from jaxmlp.train import (
     EvalSet,
+    Program,
     TrainState,
     epoch_permutation,
-    init,
+    initial_state,
     linear_kernels,
     make_evaluate,
     make_probe,
+    make_program,
     make_train_chunk,
+    state_shapes,
 )
 
 
@@ -123,14 +128,13 @@ class Progress:
 class StepLog:
     """What happened step by step: every step's loss, and per-layer statistics at each chunk boundary."""
 
-    def __init__(self, layers: list[str], previous: dict | None = None, upto: int = 0):
+    def __init__(self, layers: list[str], previous: dict | None = None):
         self.layers = layers
         previous = previous or {}
-        self.loss = list(previous.get("loss", [])[:upto])
-        keep = np.asarray(previous.get("stats_step", []), np.int64) <= upto
-        self.stats_step = list(np.asarray(previous.get("stats_step", []))[keep])
-        self.grad_norm = list(np.asarray(previous.get("grad_norm", []))[keep])
-        self.update_ratio = list(np.asarray(previous.get("update_ratio", []))[keep])
+        self.loss = list(previous.get("loss", []))
+        self.stats_step = list(previous.get("stats_step", []))
+        self.grad_norm = list(previous.get("grad_norm", []))
+        self.update_ratio = list(previous.get("update_ratio", []))
 
     def add_losses(self, losses: np.ndarray) -> None:
         self.loss.extend(losses.tolist())
@@ -151,6 +155,94 @@ class StepLog:
         }
 
 
+class Totals(NamedTuple):
+    """Running sums over the steps of the epoch under way (a checkpoint stores them as a list)."""
+
+    loss: float = 0.0
+    correct: int = 0
+    steps: int = 0
+
+    def add(self, loss: np.ndarray, correct: np.ndarray) -> Totals:
+        return Totals(
+            self.loss + float(np.sum(loss, dtype=np.float64)), self.correct + int(correct.sum()), self.steps + len(loss)
+        )
+
+
+@dataclasses.dataclass
+class Compiled:
+    """Everything an epoch needs on the device: the compiled functions and the data they run on."""
+
+    program: Program
+    train_chunk: Callable
+    evaluate: Callable
+    probe: Callable
+    x: jax.Array
+    y: jax.Array
+    probe_batch: tuple[jax.Array, jax.Array]  # a fixed batch for the per-layer statistics
+    evals: dict[str, EvalSet]  # row prefix -> set evaluated after every epoch ("train_eval", "val", "test")
+    seconds: float
+
+
+@dataclasses.dataclass
+class Position:
+    """Where the run stands: finished epochs, steps into the current one, its totals, and the history."""
+
+    state: TrainState
+    epoch: int = 0
+    batch: int = 0
+    totals: Totals = Totals()
+    metrics: list[dict] = dataclasses.field(default_factory=list)
+    log: StepLog | None = None
+
+
+def prepare(config: TrainConfig, ds: Dataset, devices: int | None, eval_train: bool) -> tuple[Compiled, TrainState]:
+    """Check that `config` fits `ds` and the devices, then put the data on the mesh and compile every step.
+
+    Nothing here writes a file, so a run that fails here has touched nothing."""
+    val_arrays = None
+    if config.val_fraction:
+        ds, val_arrays = validation_split(ds, config.val_fraction, seed=config.seed)
+    if config.batch_size > len(ds.y_train):
+        raise UserError(
+            f"--batch-size {config.batch_size} is larger than the {len(ds.y_train)} training images; "
+            "use a smaller batch"
+        )
+    mesh = make_mesh(devices, config.batch_size)
+    t0 = time.perf_counter()
+    program = make_program(config, ds, mesh)
+    evals = {"train_eval": (ds.x_train, ds.y_train)} if eval_train else {}
+    evals.update({"val": val_arrays} if val_arrays is not None else {})
+    evals["test"] = (ds.x_test, ds.y_test)
+    evals = {k: EvalSet.from_arrays(*v, mesh=mesh) for k, v in evals.items()}
+    x, y = put_replicated((ds.x_train, ds.y_train), mesh)
+    probe_batch = put_replicated((ds.x_train[:256], ds.y_train[:256]), mesh)
+    evaluate, probe = make_evaluate(program), make_probe(program)
+    # XLA compiles in parallel threads: the initial state's program beside the training chunk (lowered from the
+    # state's shapes), then evaluation, probe and epoch order, which need the state.
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        built = pool.submit(initial_state, config, ds.num_features, ds.num_classes, program.tx)
+        like = state_shapes(config, ds.num_features, ds.num_classes, program.tx, mesh)
+        steps, bs = program.steps_per_epoch, config.batch_size
+        perm = jax.eval_shape(lambda k: epoch_permutation(k, 0, program.num_train, steps, bs), like.key)
+        train_chunk = make_train_chunk(program).lower(like, x, y, perm, jnp.int32(0)).compile()
+        state = put_replicated(built.result(), mesh)
+        warm = [
+            pool.submit(evaluate, state, evals["test"]),  # so epoch timings are steady-state
+            pool.submit(probe, state, *probe_batch),
+            pool.submit(epoch_permutation, state.key, 0, program.num_train, steps, bs),
+        ]
+        for done in warm:
+            done.result()
+    seconds = time.perf_counter() - t0
+    return Compiled(program, train_chunk, evaluate, probe, x, y, probe_batch, evals, seconds), state
+
+
+def resume_position(run: RunDir, state: TrainState, ds: Dataset, layers: list[str]) -> Position:
+    """The position of `run`'s latest checkpoint, its metrics and step log checked against it."""
+    state, meta, metrics, steps = run.restore(state, model_shape(ds))
+    return Position(state, meta["epoch"], meta["batch"], Totals(*meta["sums"]), metrics, StepLog(layers, steps))
+
+
 def fit(
     config: TrainConfig,
     ds: Dataset,
@@ -167,6 +259,8 @@ def fit(
 ) -> Outcome:
     """Train `config` on `ds`. With a `run`, write metrics and checkpoints there (and resume from them).
 
+    A checkpoint is written after the first epoch, then whenever `checkpoint_interval` seconds have
+    passed at an epoch's end, at the last epoch, and on a stop.
     `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many
     epochs of its schedule, as if interrupted there; `resume=True` continues it.
     `eval_train` adds the training set's eval-mode loss and accuracy to every epoch's row;
@@ -174,122 +268,97 @@ def fit(
     `devices`: how many devices to split each batch over (default: all, across every process of the run).
     """
     t_start = time.perf_counter()
-    val_arrays = None
-    if config.val_fraction:
-        ds, val_arrays = validation_split(ds, config.val_fraction, seed=config.seed)
-    if config.batch_size > len(ds.y_train):
-        raise UserError(
-            f"--batch-size {config.batch_size} is larger than the {len(ds.y_train)} training images; "
-            "use a smaller batch"
-        )
-    mesh = make_mesh(devices, config.batch_size)
-    program, state = init(config, ds, mesh)
-    val = EvalSet.from_arrays(*val_arrays, mesh=mesh) if val_arrays is not None else None
-    writes_files = run is not None and jax.process_index() == 0  # one process writes; orbax saves collectively
-    checkpointer = run.checkpointer() if run is not None else None
-    epoch, batch, sums, metrics = 0, 0, [0.0, 0.0, 0], []
+    if verbose:
+        print("compiling the model, the training step and the evaluation…", flush=True)
+    compiled, state = prepare(config, ds, devices, eval_train)
     layers = list(linear_kernels(state.params))
-    log = StepLog(layers)
-    if resume:
-        state, meta = checkpointer.restore(state)
-        epoch, batch, sums = meta["epoch"], meta["batch"], meta["sums"]
-        metrics = [r for r in run.read_metrics() if r["epoch"] <= epoch]
-        log = StepLog(layers, run.read_steps(), upto=int(state.step))
+    pos = resume_position(run, state, ds, layers) if resume else Position(state, log=StepLog(layers))
+    bar = Progress(config.epochs, compiled.program.steps_per_epoch, progress, verbose)
+    last_save, status = time.perf_counter(), "finished"
 
-    x, y = put_replicated((ds.x_train, ds.y_train), mesh)
-    test = EvalSet.from_arrays(ds.x_test, ds.y_test, mesh=mesh)
-    train_eval = EvalSet.from_arrays(ds.x_train, ds.y_train, mesh=mesh) if eval_train else None
-    t0 = time.perf_counter()
-    perm0 = epoch_permutation(state.key, 0, program.num_train, program.steps_per_epoch, config.batch_size)
-    train_chunk = make_train_chunk(program).lower(state, x, y, perm0, jnp.int32(0)).compile()
-    evaluate = make_evaluate(program)
-    evaluate(state, test)  # compile evaluation too, so epoch timings are steady-state
-    probe = make_probe(program)
-    probe_x, probe_y = put_replicated((ds.x_train[:256], ds.y_train[:256]), mesh)  # fixed batch for layer stats
-    probe(state, probe_x, probe_y)
-    compile_seconds = time.perf_counter() - t0
+    def save():
+        meta = {"epoch": pos.epoch, "batch": pos.batch, "sums": list(pos.totals), **model_shape(ds)}
+        run.save(pos.state, meta, pos.metrics, pos.log.arrays(), writer=jax.process_index() == 0)
 
-    steps = program.steps_per_epoch
-    bar = Progress(config.epochs, steps, progress, verbose)
-    last_save = time.perf_counter()
-
-    def save(epoch_, batch_, sums_):
-        if run is None:
-            return
-        checkpointer.save(int(state.step), state, {"epoch": epoch_, "batch": batch_, "sums": sums_})
-        if writes_files:
-            run.write_metrics(metrics)
-            run.write_steps(log.arrays())
-
-    status = "finished"
     with StopOnSignal() as stop:
-        while epoch < config.epochs:
+        while pos.epoch < config.epochs:
             t_epoch = time.perf_counter()
-            perm = epoch_permutation(state.key, epoch, program.num_train, steps, config.batch_size)
-            bar.start(epoch + 1, batch)
-            while batch < steps:
-                if int(state.step) not in log.stats_step[-1:]:
-                    log.add_layer_stats(int(state.step), jax.device_get(probe(state, probe_x, probe_y)))
-                state, stats = train_chunk(state, x, y, perm, jnp.int32(batch))
-                stats = jax.device_get(stats)
-                stats = {k: v[stats["valid"]] for k, v in stats.items()}
-                loss = stats["loss"]
-                if not np.all(np.isfinite(loss)):
-                    bad = int(np.argmin(np.isfinite(loss)))
-                    kept = (
-                        f"the last good checkpoint is kept in {checkpointer.directory}"
-                        if checkpointer is not None and checkpointer.latest_step() is not None
-                        else "no checkpoint had been written yet"
-                    )
-                    raise Diverged(
-                        f"loss became {loss[bad]} at epoch {epoch + 1}, step {batch + bad + 1} "
-                        f"(global step {int(state.step) - len(loss) + bad + 1}); lower --lr "
-                        f"(now {config.lr:g}) or add --clip-norm 1.0; {kept}"
-                    )
-                sums = [
-                    sums[0] + float(np.sum(loss, dtype=np.float64)),
-                    sums[1] + int(stats["correct"].sum()),
-                    sums[2] + len(loss),
-                ]
-                log.add_losses(loss)
-                batch += len(loss)
-                bar.update(len(loss), float(loss[-1]))
-                if stop.signal is not None and batch < steps:
-                    status = "interrupted"
-                    break
-            if status == "interrupted":
-                save(epoch, batch, sums)
-                break
-            train_seconds = time.perf_counter() - t_epoch
-            row = {
-                "epoch": epoch + 1,
-                "step": int(state.step),
-                "train_loss": sums[0] / sums[2],
-                "train_accuracy": sums[1] / (sums[2] * config.batch_size),
-            }
-            if train_eval is not None:
-                r = evaluate(state, train_eval)
-                row.update(train_eval_loss=r["loss"], train_eval_accuracy=r["accuracy"])
-            if val is not None:
-                v = evaluate(state, val)
-                row.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
-            t = evaluate(state, test)
-            row.update(test_loss=t["loss"], test_accuracy=t["accuracy"])
-            if epoch_hook is not None:
-                row.update(epoch_hook(state))
-            row.update(
-                seconds=time.perf_counter() - t_epoch, samples_per_second=steps * config.batch_size / train_seconds
-            )
-            metrics.append(row)
-            bar.end(row)
-            epoch, batch, sums = epoch + 1, 0, [0.0, 0.0, 0]
-            pause = stop.signal is not None or epoch == stop_after_epochs
-            if epoch == config.epochs or pause or time.perf_counter() - last_save > checkpoint_interval:
-                save(epoch, batch, sums)
-                last_save = time.perf_counter()
-            if pause and epoch < config.epochs:
+            bar.start(pos.epoch + 1, pos.batch)
+            _train_epoch(compiled, pos, bar, stop, run)
+            if pos.batch < compiled.program.steps_per_epoch:  # stopped mid-epoch
                 status = "interrupted"
                 break
-    if checkpointer is not None:
-        checkpointer.close()
-    return Outcome(status, metrics, state, log.arrays(), compile_seconds, time.perf_counter() - t_start)
+            row = _epoch_row(compiled, pos, t_epoch, epoch_hook)
+            pos.metrics.append(row)
+            bar.end(row)
+            pos.epoch, pos.batch, pos.totals = pos.epoch + 1, 0, Totals()
+            pause = stop.signal is not None or pos.epoch == stop_after_epochs
+            if pause and pos.epoch < config.epochs:
+                status = "interrupted"
+                break
+            due = pos.epoch in (1, config.epochs) or time.perf_counter() - last_save > checkpoint_interval
+            if due and run is not None:
+                save()
+                last_save = time.perf_counter()
+        if status == "interrupted" and run is not None:
+            save()
+    if stop.signal is not None:  # even one that came as the last epoch ended: the caller must stop too
+        status = "interrupted"
+    return Outcome(status, pos.metrics, pos.state, pos.log.arrays(), compiled.seconds, time.perf_counter() - t_start)
+
+
+def _train_epoch(compiled: Compiled, pos: Position, bar: Progress, stop: StopOnSignal, run: RunDir | None) -> None:
+    """Run chunks of the current epoch until it ends or a signal asks to stop; check every loss."""
+    program, steps = compiled.program, compiled.program.steps_per_epoch
+    perm = epoch_permutation(pos.state.key, pos.epoch, program.num_train, steps, program.config.batch_size)
+    while pos.batch < steps:
+        step = int(pos.state.step)
+        if step not in pos.log.stats_step[-1:]:
+            pos.log.add_layer_stats(step, jax.device_get(compiled.probe(pos.state, *compiled.probe_batch)))
+        state, stats = compiled.train_chunk(pos.state, compiled.x, compiled.y, perm, jnp.int32(pos.batch))
+        stats = jax.device_get(stats)
+        stats = {k: v[stats["valid"]] for k, v in stats.items()}
+        loss = stats["loss"]
+        if not np.all(np.isfinite(loss)):
+            raise _diverged(program.config, loss, pos, int(state.step), run)
+        pos.state, pos.totals = state, pos.totals.add(loss, stats["correct"])
+        pos.log.add_losses(loss)
+        pos.batch += len(loss)
+        bar.update(len(loss), float(loss[-1]))
+        if stop.signal is not None:
+            return
+
+
+def _diverged(config: TrainConfig, loss: np.ndarray, pos: Position, step: int, run: RunDir | None) -> Diverged:
+    bad = int(np.argmin(np.isfinite(loss)))
+    if run is None:
+        kept = "no checkpoint is kept (no run directory)"
+    elif run.committed:
+        kept = f"the last good checkpoint is kept in {run.checkpoint_dir}"
+    else:
+        kept = "the run had no checkpoint yet, so nothing was written"
+    return Diverged(
+        f"loss became {loss[bad]} at epoch {pos.epoch + 1}, step {pos.batch + bad + 1} "
+        f"(global step {step - len(loss) + bad + 1}); lower --lr "
+        f"(now {config.lr:g}) or add --clip-norm 1.0; {kept}"
+    )
+
+
+def _epoch_row(compiled: Compiled, pos: Position, t_epoch: float, epoch_hook) -> dict:
+    """The metrics line of the epoch just trained (which began at `t_epoch`): its totals, then every evaluation."""
+    train_seconds = time.perf_counter() - t_epoch
+    config = compiled.program.config
+    row = {
+        "epoch": pos.epoch + 1,
+        "step": int(pos.state.step),
+        "train_loss": pos.totals.loss / pos.totals.steps,
+        "train_accuracy": pos.totals.correct / (pos.totals.steps * config.batch_size),
+    }
+    for name, eval_set in compiled.evals.items():
+        r = compiled.evaluate(pos.state, eval_set)
+        row.update({f"{name}_loss": r["loss"], f"{name}_accuracy": r["accuracy"]})
+    if epoch_hook is not None:
+        row.update(epoch_hook(pos.state))
+    row["seconds"] = time.perf_counter() - t_epoch
+    row["samples_per_second"] = compiled.program.steps_per_epoch * config.batch_size / train_seconds
+    return row

@@ -19,6 +19,7 @@ import io
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from jaxmlp.files import write_atomic
 
@@ -100,6 +101,7 @@ def epoch_curves(metrics: list[dict], what: str = "loss", ax=None):
     if best is not None:
         ax.axvline(best[1], color="gray", ls="--", lw=1, label=f"best {best[0]} {what}: epoch {best[1]}")
     ax.set(xlabel="epoch", ylabel=what, title=f"{what} per epoch", yscale="log" if what == "loss" else "linear")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.25 on a short run
     ax.legend()
     return ax
 
@@ -189,10 +191,15 @@ def first_layer_weights(kernel: np.ndarray, image_shape: tuple[int, int], max_un
 
 
 def per_layer(step: np.ndarray, values: np.ndarray, layers: list[str], ylabel: str, ax=None):
-    """One line per layer over training: values[:, k] for layer k (a run's grad_norm or update_ratio)."""
+    """One line per layer over training: values[:, k] for layer k (a run's grad_norm or update_ratio), on a log axis.
+
+    Only positive, finite values are drawn: a zero (an update ratio while warm-up holds the learning rate
+    at 0) has no place on a log axis, so the line starts where there is something to show."""
     ax = ax if ax is not None else new_axes()
+    values = np.asarray(values, float)
     for k, name in enumerate(layers):
-        ax.plot(step, values[:, k], label=name)
+        shown = np.isfinite(values[:, k]) & (values[:, k] > 0)
+        ax.plot(np.asarray(step)[shown], values[shown, k], label=name)
     ax.set(xlabel="optimizer step", ylabel=ylabel, yscale="log")
     ax.legend()
     return ax

@@ -30,7 +30,7 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
 from jaxmlp.model import MLP
 from jaxmlp.optim import make_optimizer, make_schedule
-from jaxmlp.parallel import batch_sharded, put_replicated
+from jaxmlp.parallel import batch_sharded, put_replicated, replicated
 
 # Each chunk ends in a host round trip (about a millisecond); ~250 steps per chunk keeps that small
 # while Ctrl-C and the progress bar still respond within a fraction of a second.
@@ -97,25 +97,53 @@ def build_model(config: TrainConfig, num_features: int, num_classes: int, key: j
     )
 
 
-def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Program, TrainState]:
-    """Build the model and optimizer for `config` on `ds`; return the static program and the initial state.
+def initial_state(config: TrainConfig, num_features: int, num_classes: int, tx) -> TrainState:
+    """The state before the first step, built by one compiled program.
 
-    With a `mesh`, the state is replicated over its devices and every batch is split across them.
-    """
-    key = jax.random.key(config.seed)
-    init_key, run_key = jax.random.split(key)
-    model = build_model(config, ds.num_features, ds.num_classes, init_key)
-    graphdef, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+    Built eagerly, Flax compiles each initializer's small ops one by one (about 30 XLA programs, seconds
+    before the first epoch); under `jax.jit` they are one program, and the random bits are the same."""
+    return jax.jit(_state_builder(config, num_features, num_classes, tx))(jax.random.key(config.seed))
+
+
+def state_shapes(config: TrainConfig, num_features: int, num_classes: int, tx, mesh: Mesh | None) -> TrainState:
+    """The shapes, dtypes and placement of `initial_state`'s arrays, computed without computing them
+    (so the training step can be compiled while the state is being built)."""
+    shapes = jax.eval_shape(_state_builder(config, num_features, num_classes, tx), jax.random.key(config.seed))
+    sharding = replicated(mesh) if mesh is not None else None
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), shapes)
+
+
+def _state_builder(config: TrainConfig, num_features: int, num_classes: int, tx):
+    def make(key: jax.Array) -> TrainState:
+        init_key, run_key = jax.random.split(key)
+        model = build_model(config, num_features, num_classes, init_key)
+        _, params, batch_stats = nnx.split(model, nnx.Param, nnx.BatchStat)
+        step = jnp.zeros((), jnp.int32)
+        return TrainState(params, batch_stats, tx.init(params), step, jax.random.key_data(run_key))
+
+    return make
+
+
+def make_program(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> Program:
+    """What stays fixed during a run: the model's structure (traced abstractly, no arrays), optimizer, data shape."""
     steps = steps_per_epoch(len(ds.y_train), config.batch_size)
     lr = make_schedule(config.lr, config.schedule, steps * config.epochs, int(config.warmup_epochs * steps))
     tx = make_optimizer(
         config.optimizer, lr, momentum=config.momentum, weight_decay=config.weight_decay, clip_norm=config.clip_norm
     )
-    program = Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background, mesh)
-    state = TrainState(params, batch_stats, tx.init(params), jnp.zeros((), jnp.int32), jax.random.key_data(run_key))
-    if mesh is not None:
-        state = put_replicated(state, mesh)
-    return program, state
+    abstract = nnx.eval_shape(lambda: build_model(config, ds.num_features, ds.num_classes, jax.random.key(0)))
+    graphdef, _, _ = nnx.split(abstract, nnx.Param, nnx.BatchStat)
+    return Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background, mesh)
+
+
+def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Program, TrainState]:
+    """Build the model and optimizer for `config` on `ds`; return the static program and the initial state.
+
+    With a `mesh`, the state is replicated over its devices and every batch is split across them.
+    """
+    program = make_program(config, ds, mesh)
+    state = initial_state(config, ds.num_features, ds.num_classes, program.tx)
+    return program, put_replicated(state, mesh) if mesh is not None else state
 
 
 # --- pure pieces -------------------------------------------------------------

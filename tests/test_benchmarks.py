@@ -12,6 +12,8 @@ from tests.test_cli import jaxmlp
 def run_quick(name, tmp_path, *extra):
     r = jaxmlp("bench", name, "--quick", "--out", tmp_path, *extra, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    table = next(line for line in (tmp_path / f"{name}.md").read_text().splitlines() if line.startswith("|"))
+    assert table in r.stdout  # the run prints its table, not only the paths it wrote
     for ext in ("json", "md", "png"):
         assert os.path.getsize(tmp_path / f"{name}.{ext}") > 200, ext
     results = json.loads((tmp_path / f"{name}.json").read_text())
@@ -160,3 +162,38 @@ def test_mfu_peak_is_the_datasheet_on_a_known_gpu_and_the_measured_roofline_else
     assert peak_flops(cpu, "fp32") == (2.07e11, "measured 2048² fp32 `jnp.dot`")
     unknown_gpu = {**h100, "device_kind": "NVIDIA GeForce RTX 4090"}
     assert peak_flops(unknown_gpu, "fp32")[0] == 1.3e14
+
+
+def test_throughput_chart_keeps_its_title_inside_and_its_legend_off_the_bars():
+    import matplotlib.pyplot as plt
+
+    from benchmarks.throughput import chart
+
+    systems = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "tracer", "numpy", "matmul-floor")
+    rows = [
+        {"system": s, "mlp": "784-128-64-10", "batch": b, "samples_per_s": 1e5 * (k + 1)}
+        for k, s in enumerate(systems)
+        for b in (64, 512)
+    ]
+    fig = chart(rows, "Intel(R) Xeon(R) Platinum 8480C with a long model name, 2 cores")
+    fig.canvas.draw()
+    renderer, ax = fig.canvas.get_renderer(), fig.axes[0]
+    inside = fig.bbox
+    title = ax.title.get_window_extent(renderer)
+    assert inside.x0 <= title.x0 and title.x1 <= inside.x1 and title.y1 <= inside.y1, (title, inside)
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert legend.x1 <= inside.x1
+    bars = [p.get_window_extent(renderer) for p in ax.patches]
+    assert not any(legend.overlaps(bar) for bar in bars)
+    plt.close(fig)
+
+
+def test_mfu_is_never_above_one():
+    from benchmarks.throughput import add_ratios, mfu_text
+
+    roof = {"flops_per_s": 1e11, "n": 2048, "platform": "cpu", "device_kind": "cpu"}
+    fast = {"system": "jaxmlp-scan", "mlp": "m", "batch": 64, "samples_per_s": 64e3, "xla_flops_per_step": 2e8}
+    slow = {**fast, "batch": 512, "samples_per_s": 512e3, "xla_flops_per_step": 1e5}
+    add_ratios([fast, slow], roof)
+    assert "mfu" not in fast and mfu_text(fast).startswith("not measurable")  # 2e11 FLOP/s against a peak of 1e11
+    assert slow["mfu"] == pytest.approx(0.001) and mfu_text(slow) == "0.1%"

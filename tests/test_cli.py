@@ -47,10 +47,10 @@ def test_train_then_eval_on_idx_dir(tmp_path):
     ]
     assert all((out / "figures" / f).stat().st_size > 10_000 for f in figures)
     (out / "figures" / "learning_curves.png").unlink()
-    p = jaxmlp("plot", out)
+    p = jaxmlp("plot", "--run", out)  # the option spelling of the positional RUN_DIR
     assert p.returncode == 0 and (out / "figures" / "learning_curves.png").exists(), p.stderr
 
-    e = jaxmlp("eval", "--run", out)
+    e = jaxmlp("eval", out)
     assert e.returncode == 0, e.stderr
     assert "150 test samples" in e.stdout and "confusion matrix" in e.stdout
     assert f"accuracy {rows[-1]['test_accuracy']:.4f}" in e.stdout
@@ -116,6 +116,7 @@ def test_help_explains_every_option():
         (["--epochs", "0"], "--epochs"),
         (["--dataset", "cifar"], "unknown dataset"),
         (["--recipe", "nope"], "unknown recipe"),
+        (["--hidden", "128", "64"], "comma-separated, as --hidden 128,64"),
         (["--batch-size", "100000", "--dataset", "digits"], "larger than"),
     ],
 )
@@ -125,3 +126,66 @@ def test_bad_options_one_line_exit_2(tmp_path, args, needle):
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_typo_suggests_the_nearest_option_under_the_subcommand_usage():
+    r = jaxmlp("train", "--epocs", 3)
+    assert r.returncode == 2
+    assert "usage: jaxmlp train" in r.stderr and "did you mean --epochs" in r.stderr, r.stderr
+
+
+def test_choices_ignore_case_and_dashes_and_old_spellings_still_work(capsys):
+    from jaxmlp.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--optimizer",
+            "Adam",
+            "--activation",
+            "ReLU",
+            "--dataset",
+            "Fashion-MNIST",
+            "--recipe",
+            "MNIST_small",
+        ]
+        + ["--schedule", "Warmup-Cosine", "--pixel-scaling", "Scale", "--hidden-norm", "Batch"]
+    )
+    config = config_from_args(args)
+    assert (config.optimizer, config.activation, config.dataset, config.recipe) == (
+        "adam",
+        "relu",
+        "fashion_mnist",
+        "mnist-small",
+    )
+    assert (config.schedule, config.normalization, config.norm) == ("warmup_cosine", "scale", "batch")
+    old = config_from_args(build_parser().parse_args(["train", "--normalization", "scale", "--norm", "layer"]))
+    assert (old.normalization, old.norm) == ("scale", "layer")
+    err = capsys.readouterr().err
+    assert "--normalization is the old spelling of --pixel-scaling" in err and "--norm is the old spelling" in err
+
+
+def test_recipes_show_what_they_set():
+    r = jaxmlp("recipes", "Mnist_Small")
+    assert r.returncode == 0, r.stderr
+    assert "--augment-shift 2" in r.stdout and "--hidden 1024,1024" in r.stdout and "fashion" not in r.stdout
+    every = jaxmlp("recipes")
+    assert "--dataset fashion_mnist" in every.stdout and "--augment-shift 2" in every.stdout
+
+
+def test_resume_extends_a_run_and_says_when_it_is_complete(tmp_path):
+    common = ["--dataset", "digits", "--hidden", "16", "--no-progress", "--no-figures"]
+    short, full = tmp_path / "short", tmp_path / "full"
+    assert jaxmlp("train", *common, "--epochs", 2, "--out", short).returncode == 0
+    again = jaxmlp("train", "--resume", short, "--no-figures")
+    assert again.returncode == 0 and "is complete (2 of 2 epochs)" in again.stdout, again.stderr
+    assert "--epochs 12" in again.stdout and "training" not in again.stdout  # nothing compiled or trained
+    longer = jaxmlp("train", "--resume", short, "--epochs", 3, "--no-progress", "--no-figures")
+    assert longer.returncode == 0, longer.stderr
+    assert json.loads((short / "config.json").read_text())["epochs"] == 3
+    assert jaxmlp("train", *common, "--epochs", 3, "--out", full).returncode == 0
+    rows = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (short, full)]
+    assert [r["epoch"] for r in rows[0]] == [1, 2, 3]
+    assert [r["test_loss"] for r in rows[0]] == [r["test_loss"] for r in rows[1]]  # as if trained 3 epochs at once
+    fewer = jaxmlp("train", "--resume", short, "--epochs", 2)
+    assert fewer.returncode == 2 and "already trained 3 epochs" in fewer.stderr

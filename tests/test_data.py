@@ -95,3 +95,27 @@ def test_validation_split_is_disjoint_and_fixed():
     assert not any(r.tobytes() in rows for r in xv[:50])
     _, (xv2, _) = data.validation_split(ds, 0.25, seed=3)
     np.testing.assert_array_equal(xv, xv2)
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    from sklearn.datasets import load_digits
+
+    raw, ref = data.load_digits(), load_digits()
+    x = np.concatenate([raw.x_train, raw.x_test]).reshape(len(ref.target), -1)
+    y = np.concatenate([raw.y_train, raw.y_test])
+    assert sorted(map(bytes, np.c_[x, y].astype(np.uint8))) == sorted(
+        map(bytes, np.c_[ref.data, ref.target].astype(np.uint8))
+    )
+    assert raw.x_train.shape[1:] == (8, 8) and raw.max_value == 16.0
+
+
+def test_torchvisions_layout_is_found_under_data_dir(tmp_path):
+    """`torchvision.datasets.MNIST(root="data", download=True)` leaves data/MNIST/raw; --data-dir data finds it."""
+    write_idx_dataset(tmp_path / "data" / "MNIST" / "raw", n_train=30, n_test=10, gz=False)
+    ds = data.load_dataset(data_dir=str(tmp_path / "data"))
+    assert ds.x_train.shape == (30, 64) and len(ds.y_test) == 10
+    write_idx_dataset(tmp_path / "data" / "FashionMNIST" / "raw", n_train=30, n_test=10)
+    with pytest.raises(DataError, match="several datasets.*FashionMNIST.*MNIST"):
+        data.load_dataset(data_dir=str(tmp_path / "data"))
+    with pytest.raises(DataError, match="torchvision's NAME/raw"):
+        data.load_dataset(data_dir=str(tmp_path))

@@ -140,3 +140,61 @@ def test_save_writes_a_png_that_is_not_blank(tmp_path):
 
 def test_smooth_is_a_moving_average():
     np.testing.assert_allclose(plots.smooth(np.array([1.0, 3, 5, 7]), 2), [1, 2, 4, 6])
+
+
+def _overlaps(a, b, tolerance: float = 1.0) -> bool:
+    """Whether two display boxes share more than a `tolerance`-pixel sliver (boxes that touch do not overlap)."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance
+
+
+@pytest.mark.parametrize("mistakes", [3, 11, 48])
+def test_misclassified_titles_never_cover_an_image_or_each_other(mistakes):
+    """The run's gallery of 8x8 digits: every title's text box clear of every image and every other title."""
+    from jaxmlp.figures import misclassified_figure
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 60)
+    predictions = np.where(np.arange(60) < mistakes, (labels + 1) % 10, labels)
+    fig = misclassified_figure(rng.random((60, 64)), (8, 8), labels, predictions, rng.random(60))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    insets = fig.axes[0].child_axes
+    assert len(insets) == mistakes
+    images = [inset.images[0].get_window_extent(renderer) for inset in insets]
+    texts = [inset.title.get_window_extent(renderer) for inset in insets] + [
+        fig.axes[0].title.get_window_extent(renderer)
+    ]
+    for i, text in enumerate(texts):
+        assert not any(_overlaps(text, image) for image in images), f"title {i} covers an image"
+        assert not any(_overlaps(text, other) for other in texts[i + 1 :]), f"title {i} covers another title"
+    plt.close(fig)
+
+
+def test_update_ratio_panel_plots_only_finite_positive_values():
+    """Warm-up from lr 0 makes the first update ratios 0 (log 0 = -inf on the log axis): those are left out."""
+    from jaxmlp.figures import layer_dynamics_figure
+
+    ratio = np.array([[0.0, 0.0], [1e-4, 2e-4], [1e-3, np.inf], [2e-3, 3e-3]])
+    steps = {"layers": np.array(["a", "b"]), "stats_step": np.arange(4), "grad_norm": ratio + 1, "update_ratio": ratio}
+    fig = layer_dynamics_figure(steps)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            y = np.asarray(line.get_ydata(), float)
+            assert np.all(np.isfinite(y) & (y > 0)), (ax.get_title(), y)
+    plt.close(fig)
+
+
+def test_short_runs_get_whole_epoch_ticks_and_a_run_title():
+    from jaxmlp.figures import learning_curves_figure
+
+    metrics = [
+        {"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 0.5, "test_accuracy": 0.4}
+        for e in (1, 2, 3)
+    ]
+    fig = learning_curves_figure(metrics, title="digits, adam lr 0.001")
+    fig.canvas.draw()
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert all(float(t).is_integer() for t in ticks), ticks
+    assert fig._suptitle.get_text() == "digits, adam lr 0.001"
+    plt.close(fig)

@@ -2,7 +2,7 @@
 
 import json
 import os
-import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,11 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jaxmlp.checkpoint import Checkpointer
+from jaxmlp.cli import main
+from jaxmlp.config import TrainConfig
 from jaxmlp.data import load_dataset
 from jaxmlp.errors import DataError
 from jaxmlp.files import write_atomic
 from jaxmlp.idx import read_idx, write_idx
-from jaxmlp.runs import RunDir
+from jaxmlp.loop import Progress, fit
+from jaxmlp.runs import RunDir, model_shape
 from jaxmlp.train import init
 from tests.test_cli import ROOT, jaxmlp
 
@@ -120,67 +124,95 @@ def test_divergence_exits_nonzero_and_keeps_last_good_checkpoint(tmp_path):
 def _state(run_dir):
     run = RunDir.open(str(run_dir))
     cfg = run.config()
-    _, like = init(cfg, load_dataset(cfg.dataset, cfg.data_dir, cfg.normalization))
-    state, meta = run.checkpointer().restore(like)
-    return state, meta
+    ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.normalization)
+    _, like = init(cfg, ds)
+    try:
+        return run.checkpointer().restore(like, model_shape(ds))
+    finally:
+        run.release()
 
 
 def _strip(rows):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_kill_at_random_moment_then_resume_is_bitwise_identical(tmp_path, sig):
-    args = [
-        "--dataset",
-        "digits",
-        "--epochs",
-        30,
-        "--batch-size",
-        8,
-        "--hidden",
-        "512,256",
-        "--dropout",
-        "0.2",
-        "--chunks-per-epoch",
-        20,
-        "--no-progress",
-    ]
-    ref = tmp_path / "ref"
-    assert jaxmlp("train", *args, "--out", ref).returncode == 0
-
-    run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-u", "-m", "jaxmlp", "train", *map(str, args), "--out", str(run)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
-    first = proc.stdout.readline() + proc.stdout.readline()  # the banner, then epoch 1 is done: training is under way
-    assert "epoch   1/30" in first, first + proc.stderr.read()
-    time.sleep(random.Random().uniform(0, 1.5))
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
-    if proc.returncode == 0:
-        pytest.skip("training finished before the signal arrived")  # a too-fast machine; nothing to resume
-    assert proc.returncode == 130, err
-    assert f"jaxmlp train --resume {run}" in out
-    _, meta = _state(run)
-    assert meta["epoch"] < 30
-
-    resumed = jaxmlp("train", "--resume", run)
-    assert resumed.returncode == 0, resumed.stderr
-    assert _strip(RunDir(str(run)).read_metrics()) == _strip(RunDir(str(ref)).read_metrics())
-    a, _ = _state(run)
-    b, _ = _state(ref)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+def assert_same_run(a, b):
+    """Metrics (but their timings), every step's log and every parameter equal, bitwise."""
+    assert _strip(RunDir(str(a)).read_metrics()) == _strip(RunDir(str(b)).read_metrics())
+    steps_a, steps_b = RunDir(str(a)).read_steps(), RunDir(str(b)).read_steps()
+    assert set(steps_a) == set(steps_b) == {"loss", "stats_step", "grad_norm", "update_ratio", "layers"}
+    for k in steps_b:
+        np.testing.assert_array_equal(steps_a[k], steps_b[k])
+    for x, y in zip(jax.tree.leaves(_state(a)[0]), jax.tree.leaves(_state(b)[0])):
         np.testing.assert_array_equal(x, y)
-    steps_run, steps_ref = RunDir(str(run)).read_steps(), RunDir(str(ref)).read_steps()
-    assert set(steps_run) == {"loss", "stats_step", "grad_norm", "update_ratio", "layers"}
-    for k in steps_ref:
-        np.testing.assert_array_equal(steps_run[k], steps_ref[k])
+
+
+def cli(capsys, *args):
+    """`jaxmlp ARGS` in this process: (exit status, stdout, stderr)."""
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+KILL_ARGS = ["--dataset", "digits", "--epochs", 3, "--batch-size", 16, "--hidden", "32", "--dropout", "0.2"]
+KILL_ARGS += ["--chunks-per-epoch", 9, "--no-progress", "--no-figures"]  # 90 steps per epoch, 10 per chunk
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_epoch_then_resume_is_bitwise_identical(tmp_path, capsys, monkeypatch, sig):
+    ref = tmp_path / "ref"
+    assert cli(capsys, "train", *KILL_ARGS, "--out", ref)[0] == 0
+    run = tmp_path / "my runs" / "ü $(touch PWNED)"  # the printed command must survive a shell
+    update = Progress.update
+
+    def signal_at_step_120(self, n, loss):  # a real signal, always at the same moment: step 30 of epoch 2
+        update(self, n, loss)
+        self.done = getattr(self, "done", 0) + n
+        if self.done == 120:
+            os.kill(os.getpid(), sig)
+
+    monkeypatch.setattr(Progress, "update", signal_at_step_120)
+    code, out, _ = cli(capsys, "train", *KILL_ARGS, "--out", run)
+    monkeypatch.undo()
+    assert code == 130
+    command = out.strip().splitlines()[-1].split("Resume with: ")[1]
+    assert shlex.split(command) == ["jaxmlp", "train", "--resume", str(run)]
+    meta = _state(run)[1]
+    assert (meta["epoch"], meta["batch"]) == (1, 30)  # mid-epoch, not at a boundary
+    assert cli(capsys, "train", "--resume", run)[0] == 0
+    assert_same_run(run, ref)
+    assert not (tmp_path / "PWNED").exists() and not os.path.exists("PWNED")
+
+
+def test_kill_after_a_checkpoint_commit_loses_no_epoch(tmp_path, monkeypatch):
+    """A kill right after a checkpoint is committed: the resume must neither drop nor repeat an epoch."""
+    ds = load_dataset("digits", normalization="standardize")
+    cfg = TrainConfig(dataset="digits", epochs=3, batch_size=32, hidden=(16,)).validate()
+    ref = RunDir.create(str(tmp_path / "ref"), cfg)
+    fit(cfg, ds, ref, progress=False, verbose=False)
+    getattr(ref, "release", lambda: None)()
+
+    class Killed(BaseException):
+        pass
+
+    save = Checkpointer.save
+
+    def save_then_die(self, step, state, meta):
+        save(self, step, state, meta)
+        if meta["epoch"] == 2:
+            raise Killed
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_die)
+    run = RunDir.create(str(tmp_path / "run"), cfg)
+    with pytest.raises(Killed):
+        fit(cfg, ds, run, progress=False, verbose=False, checkpoint_interval=0)
+    getattr(run, "release", lambda: None)()
+    monkeypatch.undo()
+    run = RunDir.open(str(tmp_path / "run"))
+    fit(cfg, ds, run, resume=True, progress=False, verbose=False)
+    getattr(run, "release", lambda: None)()
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert_same_run(tmp_path / "run", tmp_path / "ref")
 
 
 # --- atomic, protected outputs ----------------------------------------------------
@@ -219,3 +251,267 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
     assert r.returncode == 2 and "no checkpoint" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     r = jaxmlp("eval", "--run", tmp_path / "nothing")
     assert r.returncode == 2 and "not a run directory" in r.stderr
+
+
+# --- validate, then touch ------------------------------------------------------------
+
+QUIET = ["--dataset", "digits", "--no-progress", "--no-figures"]
+TINY = [*QUIET, "--epochs", 1, "--hidden", 16]
+
+
+def tree(folder):
+    """Every path under `folder` with its bytes (files) or None (folders)."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for d in dirs:
+            out[os.path.relpath(os.path.join(root, d), folder)] = None
+        for f in files:
+            path = os.path.join(root, f)
+            out[os.path.relpath(path, folder)] = open(path, "rb").read()
+    return out
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    (tmp_path / "proj" / "src").mkdir(parents=True)
+    (tmp_path / "proj" / "src" / "main.py").write_text("precious = True\n")
+    code, _, err = cli(capsys, "train", *TINY, "--out", tmp_path / "proj", "--overwrite")
+    assert code == 2 and err.startswith("error:") and "not a jaxmlp run" in err
+    assert (tmp_path / "proj" / "src" / "main.py").read_text() == "precious = True\n"
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_is_committed(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    assert cli(capsys, "train", *TINY, "--out", out)[0] == 0
+    before = tree(out)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = cli(capsys, "train", "--data-dir", empty, "--epochs", 1, "--out", out, "--overwrite")
+    assert code == 2 and err.count("\n") == 1 and str(empty) in err
+    assert tree(out) == before  # a new run that cannot start leaves the old one untouched
+
+    update = Progress.update
+
+    def stop_at_first_chunk(self, n, loss):  # Ctrl-C in the first chunk of the new run
+        update(self, n, loss)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Progress, "update", stop_at_first_chunk)
+    code, _, _ = cli(capsys, "train", *QUIET, "--hidden", 8, "--chunks-per-epoch", 4, "--out", out, "--overwrite")
+    assert code == 130
+    assert json.loads((out / "config.json").read_text())["hidden"] == [8]  # replaced at its first checkpoint
+    assert sorted(os.listdir(tmp_path)) == ["empty", "run"]  # nothing beside it: no staging, old copy or lock
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--devices", 3], "--devices 3"),
+        (["--batch-size", 5000], "--batch-size"),
+        (["--val-fraction", 0.9999], "--val-fraction"),
+        (["--data-dir", "no/such/dir"], "no such directory"),
+        (["--seed", 99999999999999999999], "--seed"),
+        (["--warmup-epochs", "nan"], "--warmup-epochs"),
+        (["--hidden", 3000000000], "--hidden"),
+        (["--label-smoothing", 5], "--label-smoothing"),
+        (["--devices", 0], "--devices 0"),
+    ],
+)
+def test_late_bad_input_is_one_line_and_leaves_nothing(tmp_path, capsys, args, needle):
+    code, out, err = cli(capsys, "train", *TINY, *args, "--out", tmp_path / "runs" / "x")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error:") and needle in err, err
+    assert os.listdir(tmp_path) == []  # not even runs/
+
+
+def test_rerun_after_a_bad_start_just_works(tmp_path, capsys):
+    out = tmp_path / "x"
+    assert cli(capsys, "train", *TINY, "--batch-size", 5000, "--out", out)[0] == 2
+    assert cli(capsys, "train", *TINY, "--out", out)[0] == 0
+
+
+def test_nonsense_values_warn(tmp_path, capsys):
+    code, _, err = cli(
+        capsys, "train", *TINY, "--lr", 1e9, "--dropout", 0.999999, "--batch-size", 5000, "--out", tmp_path
+    )
+    assert code == 2  # the batch stops it before training; the warnings come first
+    assert "warning: --lr 1e+09" in err and "warning: --dropout 0.999999" in err
+
+
+# --- damaged run folders -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+    """A finished 2-epoch run; tests copy it before damaging it."""
+    out = tmp_path_factory.mktemp("good") / "run"
+    assert main(["train", *map(str, TINY), "--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
+def damaged(good_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(good_run, copy)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [("null", "JSON object"), ("{}", "missing"), ('{"epochs": "5"}', "epochs"), ("{not json", "not valid JSON")],
+)
+def test_damaged_config_is_one_line(good_run, tmp_path, capsys, content, needle):
+    run = damaged(good_run, tmp_path)
+    if content.startswith('{"epochs"'):
+        content = json.dumps({**json.loads((run / "config.json").read_text()), "epochs": "5"})
+    (run / "config.json").write_text(content)
+    for command in (["train", "--resume", run], ["eval", "--run", run]):
+        code, _, err = cli(capsys, *command)
+        assert code == 2 and err.count("\n") == 1 and "config.json" in err and needle in err, err
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "steps.npz"])
+@pytest.mark.parametrize("damage", ["truncate", "binary", "delete"])
+def test_damaged_history_is_named_on_resume_and_plot(good_run, tmp_path, capsys, name, damage):
+    run = damaged(good_run, tmp_path)
+    path = run / name
+    if damage == "delete":
+        path.unlink()
+    else:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if damage == "truncate" else bytes(range(256)) * 4)
+    config = json.loads((run / "config.json").read_text())
+    write_atomic(str(run / "config.json"), json.dumps({**config, "epochs": 3}))
+    code, _, err = cli(capsys, "train", "--resume", run)
+    assert code == 2 and err.count("\n") == 1 and name in err, err
+    if damage != "delete":
+        code, _, err = cli(capsys, "plot", run)
+        assert code == 2 and err.count("\n") == 1 and name in err, err
+
+
+@pytest.mark.parametrize("manifest", [True, False])
+def test_flipped_checkpoint_bytes_are_detected(good_run, tmp_path, capsys, manifest):
+    """With the manifest of file checksums, or (killed before it was written) by the state's own checksum."""
+    run = damaged(good_run, tmp_path)
+    step = max(os.listdir(run / "checkpoints"), key=int)
+    if not manifest:
+        (run / "checkpoints" / step / "jaxmlp-files.json").unlink()
+    data_files = [
+        os.path.join(root, f)
+        for root, _, files in os.walk(run / "checkpoints" / step / "state")
+        for f in files
+        if os.path.basename(root) == "d" and "ocdbt.process_" in root  # the arrays' bytes, not orbax's metadata
+    ]
+    for path in data_files:
+        data = bytearray(open(path, "rb").read())
+        for i in range(len(data) // 2, min(len(data), len(data) // 2 + 8)):
+            data[i] ^= 0xFF
+        open(path, "wb").write(bytes(data))
+    code, out, err = cli(capsys, "eval", "--run", run)
+    assert code == 2 and err.count("\n") == 1 and ("checksum" in err or "corrupt" in err), out + err
+
+
+def test_eval_on_data_of_another_size_is_not_called_corrupt(good_run, tmp_path, capsys):
+    folder = tmp_path / "idx10"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 40), ("t10k", 20)):
+        write_idx(str(folder / f"{split}-images-idx3-ubyte"), rng.integers(0, 255, (n, 10, 10), np.uint8))
+        write_idx(str(folder / f"{split}-labels-idx1-ubyte"), rng.integers(0, 10, n).astype(np.uint8))
+    code, _, err = cli(capsys, "eval", "--run", good_run, "--data-dir", folder)
+    assert code == 2 and err.count("\n") == 1 and "corrupt" not in err and "100" in err and "64" in err, err
+
+
+def test_stale_orbax_temp_folders_are_cleaned(good_run, tmp_path, capsys):
+    run = damaged(good_run, tmp_path)
+    stale = run / "checkpoints" / "99.orbax-checkpoint-tmp-1234"
+    (stale / "state").mkdir(parents=True)
+    config = json.loads((run / "config.json").read_text())
+    write_atomic(str(run / "config.json"), json.dumps({**config, "epochs": 3}))
+    assert cli(capsys, "train", "--resume", run)[0] == 0
+    assert not stale.exists()
+
+
+def test_a_second_train_of_one_run_is_refused(good_run, tmp_path, capsys):
+    run = damaged(good_run, tmp_path)
+    held = RunDir.open(str(run), lock=True)
+    try:
+        for command in (["train", "--resume", run], ["train", *TINY, "--out", run, "--overwrite"]):
+            code, _, err = cli(capsys, *command)
+            assert code == 2 and err.count("\n") == 1 and "in use" in err, err
+    finally:
+        held.release()
+
+
+def test_divergence_after_the_first_epoch_keeps_its_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--optimizer", "sgd", "--lr", 1e7, "--schedule", "warmup_cosine", "--warmup-epochs", 100, "--epochs", 4]
+    code, _, err = cli(capsys, "train", *QUIET, "--hidden", 16, *args, "--out", out)  # the default 30 s interval
+    assert code == 3 and "epoch 2" in err and "last good checkpoint" in err, err
+    assert [r["epoch"] for r in RunDir(str(out)).read_metrics()] == [1]
+    assert _state(out)[1]["epoch"] == 1
+
+
+def test_broken_pipe_is_quiet(good_run):
+    read, write = os.pipe()
+    os.close(read)  # `| head -1` that has already exited: every write fails with EPIPE
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmlp", "eval", "--run", str(good_run)],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    os.close(write)
+    assert proc.returncode == 141 and proc.stderr == b"", proc.stderr.decode()
+
+
+# --- signals at every phase ----------------------------------------------------------------
+
+
+def test_a_signal_stops_a_study_without_a_report(tmp_path, capsys, monkeypatch):
+    update, sent = Progress.update, []
+
+    def sigterm_once(self, n, loss):  # SIGTERM in the study's first training run
+        update(self, n, loss)
+        if not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    monkeypatch.setattr(Progress, "update", sigterm_once)
+    code, out, err = cli(capsys, "study", "dropout", "--quick", "--epochs", 1, "--out", tmp_path / "study")
+    assert code == 130 and "report" not in out and "Traceback" not in err
+    assert not (tmp_path / "study").exists()
+
+
+def catches(pid, sig):
+    """Whether process `pid` has a handler installed for `sig` (the SigCgt mask of /proc/PID/status)."""
+    with open(f"/proc/{pid}/status") as f:
+        mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    return bool(mask >> (sig - 1) & 1)
+
+
+def start_train(out, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmlp", "train", *map(str, [*TINY, *args, "--out", out])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+
+
+def test_sigterm_while_importing_and_sigint_while_compiling_stop_cleanly(tmp_path):
+    proc = start_train(tmp_path / "a")
+    while not catches(proc.pid, signal.SIGTERM):  # jaxmlp's handler is in: the imports are under way
+        assert proc.poll() is None
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "interrupted\n", err
+
+    proc = start_train(tmp_path / "b")
+    assert proc.stdout.readline().startswith("training ")  # data loaded; fit() compiles next
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "nothing was written" in err and "Traceback" not in err, err
+    assert os.listdir(tmp_path) == []  # no run folder, no staging folder, no lock file

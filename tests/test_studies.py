@@ -94,3 +94,7 @@ def test_explain_autograd(tmp_path):
     ):
         assert needle in r.stdout, needle
     assert "digraph" in (tmp_path / "mlp_graph.dot").read_text()
+    assert len(r.stdout.splitlines()) < 200  # focused jaxprs (one layer's), not the whole MLP's, raw
+    assert "if you need to access saved tensors after calling backward." in r.stdout  # messages never cut short
+    drawn = (tmp_path / "mlp_graph.png").exists()
+    assert drawn or f"dot -Tpng {tmp_path / 'mlp_graph.dot'} -o {tmp_path / 'mlp_graph.png'}" in r.stdout

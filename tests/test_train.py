@@ -100,3 +100,21 @@ def test_linear_kernels_and_biases_come_in_the_networks_order():
     assert list(kernels) == list(biases) == names
     assert [k.shape for k in kernels.values()] == [(64, 3)] + [(3, 3)] * 10 + [(3, 10)]
     assert [b.shape for b in biases.values()] == [(3,)] * 11 + [(10,)]
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_initial_state_is_the_eagerly_built_model(norm):
+    """`initial_state` builds the model under jax.jit; its numbers must be those of Flax's eager construction."""
+    import optax
+    from flax import nnx
+
+    from jaxmlp.train import build_model, initial_state
+
+    config = TrainConfig(hidden=(16, 8), norm=norm, seed=3)
+    state = initial_state(config, 64, 10, optax.adam(1e-3))
+    init_key, run_key = jax.random.split(jax.random.key(3))
+    _, params, batch_stats = nnx.split(build_model(config, 64, 10, init_key), nnx.Param, nnx.BatchStat)
+    eager = (params, batch_stats, jax.random.key_data(run_key))
+    jitted = (state.params, state.batch_stats, state.key)
+    assert jax.tree.structure(eager) == jax.tree.structure(jitted)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted)))

@@ -33,8 +33,7 @@ def output_dir(name: str, options: StudyOptions) -> str:
     path = options.out or os.path.join("studies", f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{name}")
     if os.path.isdir(path) and os.path.exists(os.path.join(path, "report.md")):
         raise ConfigError(f"--out {path} already holds a study report; pick another --out")
-    os.makedirs(path, exist_ok=True)
-    return path
+    return path  # created by `write_report`, so a study that fails or is stopped leaves no folder
 
 
 def study_data(options: StudyOptions) -> Dataset:
@@ -52,11 +51,16 @@ def log(msg: str) -> None:
 
 
 def fit_quietly(config: TrainConfig, ds: Dataset, **kw) -> Outcome | None:
-    """One in-memory run (no run directory); None if it diverged."""
+    """One in-memory run (no run directory); None if it diverged.
+
+    A signal stops the whole study (KeyboardInterrupt), so no cut-short run is averaged into a report."""
     try:
-        return fit(config.validate(), ds, progress=False, verbose=False, **kw)
+        out = fit(config.validate(), ds, progress=False, verbose=False, **kw)
     except Diverged:
         return None
+    if out.status != "finished":
+        raise KeyboardInterrupt
+    return out
 
 
 def step_times(metrics: list[dict], steps_per_epoch: int) -> np.ndarray:
@@ -79,6 +83,7 @@ def write_report(
     out: str, title: str, sections: list[tuple[str, str]], figures: dict[str, object], results: dict
 ) -> str:
     """Save each figure as PNG, `results.json`, and `report.md` (sections of markdown, figures inline)."""
+    os.makedirs(out, exist_ok=True)
     for name, fig in figures.items():
         plots.save(fig, os.path.join(out, name))
     write_json(os.path.join(out, "results.json"), results)
