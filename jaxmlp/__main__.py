@@ -4,16 +4,28 @@ Signals are handled from the first line: importing JAX takes seconds, and a Ctrl
 then must end as cleanly as one later (a line on stderr, exit status 130, no traceback).
 """
 
+import os
 import signal
 import sys
+import threading
 
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _redeliver_interrupts(unraisable, default=sys.unraisablehook):
+    """A signal that lands in a garbage-collection callback or `__del__` raises there, where Python can only
+    print and drop the exception: deliver it again, to be raised where the program is."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):  # a moment later, so it is not raised in here
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+    else:
+        default(unraisable)
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # SIGINT already raises KeyboardInterrupt
+    sys.unraisablehook = _redeliver_interrupts
     try:
         from jaxmlp.cli import main as cli_main
 
