@@ -26,16 +26,21 @@ def _redeliver_interrupts(unraisable, default=sys.unraisablehook):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # SIGINT already raises KeyboardInterrupt
     sys.unraisablehook = _redeliver_interrupts
-    try:
-        from jaxmlp.cli import main as cli_main
+    code, report = None, False
+    while True:  # an interrupt may land anywhere, this function's own lines included
+        try:
+            if code is None:
+                from jaxmlp.cli import main as cli_main
 
-        code = cli_main(argv)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        code = 130
-    for s in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(s, signal.SIG_IGN)  # the command is over: a late signal must not turn into a traceback
-    return code
+                code = cli_main(argv)
+            if report:
+                report = False
+                print("interrupted", file=sys.stderr)
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, signal.SIG_IGN)  # the command is over: a late signal changes nothing now
+            return code
+        except KeyboardInterrupt:
+            report, code = code is None, 130
 
 
 if __name__ == "__main__":
