@@ -195,7 +195,9 @@ class Position:
     log: StepLog | None = None
 
 
-def prepare(config: TrainConfig, ds: Dataset, devices: int | None, eval_train: bool) -> tuple[Compiled, TrainState]:
+def prepare(
+    config: TrainConfig, ds: Dataset, devices: int | None, eval_train: bool, verbose: bool = False
+) -> tuple[Compiled, TrainState]:
     """Check that `config` fits `ds` and the devices, then put the data on the mesh and compile every step.
 
     Nothing here writes a file, so a run that fails here has touched nothing."""
@@ -208,6 +210,8 @@ def prepare(config: TrainConfig, ds: Dataset, devices: int | None, eval_train: b
             "use a smaller batch"
         )
     mesh = make_mesh(devices, config.batch_size)
+    if verbose:
+        print("compiling the model, the training step and the evaluation…", flush=True)
     t0 = time.perf_counter()
     program = make_program(config, ds, mesh)
     evals = {"train_eval": (ds.x_train, ds.y_train)} if eval_train else {}
@@ -268,9 +272,7 @@ def fit(
     `devices`: how many devices to split each batch over (default: all, across every process of the run).
     """
     t_start = time.perf_counter()
-    if verbose:
-        print("compiling the model, the training step and the evaluation…", flush=True)
-    compiled, state = prepare(config, ds, devices, eval_train)
+    compiled, state = prepare(config, ds, devices, eval_train, verbose)
     layers = list(linear_kernels(state.params))
     pos = resume_position(run, state, ds, layers) if resume else Position(state, log=StepLog(layers))
     bar = Progress(config.epochs, compiled.program.steps_per_epoch, progress, verbose)
