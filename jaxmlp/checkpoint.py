@@ -111,8 +111,10 @@ class Checkpointer:
         return self._manager.latest_step()
 
     def read_meta(self) -> dict:
-        """The loop bookkeeping of the newest checkpoint (cheap: no arrays are read)."""
-        return self._read(self._latest(), meta=ocp.args.JsonRestore())["meta"]
+        """The loop bookkeeping of the newest checkpoint, its files checked first (cheap: no arrays are read)."""
+        step = self._latest()
+        self._check_files(step)
+        return self._read(step, meta=ocp.args.JsonRestore())["meta"]
 
     def _latest(self) -> int:
         step = self.latest_step()
@@ -130,8 +132,7 @@ class Checkpointer:
         of another shape is reported as such, not as damage."""
         step = self._latest()
         where = self._step_dir(step)
-        self._check_files(step)
-        meta = self.read_meta()
+        meta = self.read_meta()  # checks the checkpoint's files against its manifest first
         for key, value in shape.items():
             if key in meta and meta[key] != value:
                 raise ConfigError(
