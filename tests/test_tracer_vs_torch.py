@@ -415,3 +415,32 @@ def test_anomaly_mode_equals_torch():
         if lib is tracer:
             ours = messages
     assert ours == messages and "Good luck!" in ours[0]
+
+
+def test_isub_is_in_place_as_in_torch():
+    """`p -= x` changes the object everyone holds (same identity, version bumped); on a non-leaf it rebases the
+    history onto a SubBackward0 whose gradients equal torch's; on a leaf that requires grad, outside no_grad,
+    it is torch's error."""
+
+    def run(lib, data):
+        w = lib.tensor(data, requires_grad=True)
+        with lib.no_grad():
+            before, version = w, w._version
+            w -= lib.tensor([0.5, 0.5, 0.5])
+            same = (w is before, w._version - version)
+        h = w * 3.0
+        h -= w * w
+        out = (h * h).sum()
+        out.backward()
+        return same, h.grad_fn.name(), w.data.copy() if lib is tracer else w.detach().numpy(), w.grad
+
+    data = np.array([1.0, -2.0, 0.25])
+    t_same, t_name, t_w, t_grad = run(tracer, data)
+    p_same, p_name, p_w, p_grad = run(torch, data)
+    assert t_same == p_same == (True, 1)
+    assert t_name == p_name == "SubBackward0"
+    np.testing.assert_allclose(t_w, p_w)
+    np.testing.assert_allclose(t_grad.data, p_grad.numpy(), rtol=1e-12)
+    assert _message(lambda: tracer.ones(2, requires_grad=True).sub_(1.0)) == _message(
+        lambda: torch.ones(2, requires_grad=True).sub_(1.0)
+    )

@@ -895,6 +895,21 @@ def add_(a: Tensor, b, alpha=1.0) -> Tensor:
     return a
 
 
+def sub_(a: Tensor, b) -> Tensor:
+    """`a -= b` in place, as `add_` is `a += b`: the object everyone holds changes; its history is rebased."""
+    _check_inplace(a)
+    b = as_tensor(b, a)
+    if is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        node = SubBackward0((a.gradient_edge(), b.gradient_edge()))
+        node.self_shape, node.other_shape = a.shape, b.shape
+        a.grad_fn = node
+    if _tangents[0] is not None and (a in _tangents[0] or b in _tangents[0]):  # forward mode: ta -= tb
+        _tangents[0][a] = _tangents[0].get(a, 0) - _tangents[0].get(b, np.zeros_like(b.data))
+    a.data -= b.data
+    a._bump_version()
+    return a
+
+
 def mul_(a: Tensor, scalar: float) -> Tensor:
     """`a *= scalar` in place (a Python scalar, so nothing needs saving)."""
     _check_inplace(a)
@@ -939,6 +954,7 @@ def _install_methods():
         "__matmul__": lambda a, b: mm(a, b),
         "__getitem__": getitem,
         "__iadd__": add_,
+        "__isub__": sub_,
         "__imul__": mul_,
         "add": add,
         "sub": sub,
@@ -966,6 +982,7 @@ def _install_methods():
         "clone": clone,
         "flatten": flatten,
         "add_": add_,
+        "sub_": sub_,
         "mul_": mul_,
         "zero_": zero_,
         "T": property(lambda a: permute(a, tuple(reversed(range(a.ndim))))),
