@@ -515,3 +515,47 @@ def test_sigterm_while_importing_and_sigint_while_compiling_stop_cleanly(tmp_pat
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "nothing was written" in err and "Traceback" not in err, err
     assert os.listdir(tmp_path) == []  # no run folder, no staging folder, no lock file
+
+
+FAKE_CLI = """
+import importlib.abc, importlib.util, os, sys
+
+class FakeCli(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(os.environ["FAKE_CLI"], module.__dict__)
+
+class Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        return importlib.util.spec_from_loader(name, FakeCli()) if name == "jaxmlp.cli" else None
+
+sys.meta_path.insert(0, Finder())
+"""
+
+
+def run_with_cli(tmp_path, source):
+    """`python -m jaxmlp`, with `source` in place of the `jaxmlp.cli` module it loads (by a `sitecustomize`)."""
+    (tmp_path / "sitecustomize.py").write_text(FAKE_CLI)
+    return subprocess.run(
+        [sys.executable, "-m", "jaxmlp"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "FAKE_CLI": source},
+        timeout=60,
+    )
+
+
+def test_a_signal_while_the_command_loads_ends_it_without_raising_into_the_import(tmp_path):
+    # a KeyboardInterrupt raised inside jaxlib's native initializers crashes the process, so none may be raised
+    loading = "import os, signal, time\ntry:\n    os.kill(os.getpid(), signal.SIGTERM)\n    time.sleep(30)\n"
+    proc = run_with_cli(tmp_path, loading + "finally:\n    print('unwound')")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (130, "", "interrupted\n")
+
+
+def test_an_interrupt_that_passed_through_exec_still_exits_130(tmp_path):
+    # CPython records it as unhandled, and `python -m` would then end by SIGINT (-2) despite the handler
+    proc = run_with_cli(tmp_path, "def main(argv):\n    exec('raise KeyboardInterrupt')")
+    assert (proc.returncode, proc.stderr) == (130, "interrupted\n")
