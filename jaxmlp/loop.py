@@ -35,6 +35,7 @@ from jaxmlp.train import (
     make_probe,
     make_program,
     make_train_chunk,
+    shuffle,
     state_shapes,
 )
 
@@ -221,22 +222,26 @@ def prepare(
     x, y = put_replicated((ds.x_train, ds.y_train), mesh)
     probe_batch = put_replicated((ds.x_train[:256], ds.y_train[:256]), mesh)
     evaluate, probe = make_evaluate(program), make_probe(program)
-    # XLA compiles in parallel threads: the initial state's program beside the training chunk (lowered from the
-    # state's shapes), then evaluation, probe and epoch order, which need the state.
-    with concurrent.futures.ThreadPoolExecutor(3) as pool:
-        built = pool.submit(initial_state, config, ds.num_features, ds.num_classes, program.tx)
+    # XLA compiles in parallel threads. The training chunk, the longest to compile, is traced first (from the
+    # state's shapes) and compiled in the background while the other programs are traced: the initial state's,
+    # and evaluation's, probe's and shuffle's, warmed on a stand-in state of zeros (the same shapes and placement,
+    # so the real state finds them compiled).
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
         like = state_shapes(config, ds.num_features, ds.num_classes, program.tx, mesh)
         steps, bs = program.steps_per_epoch, config.batch_size
         perm = jax.eval_shape(lambda k: epoch_permutation(k, 0, program.num_train, steps, bs), like.key)
-        train_chunk = make_train_chunk(program).lower(like, x, y, perm, jnp.int32(0)).compile()
-        state = put_replicated(built.result(), mesh)
+        train_chunk = pool.submit(make_train_chunk(program).lower(like, x, y, perm, jnp.int32(0)).compile)
+        built = pool.submit(initial_state, config, ds.num_features, ds.num_classes, program.tx)
+        stand_in = put_replicated(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), like), mesh)
         warm = [
-            pool.submit(evaluate, state, evals["test"]),  # so epoch timings are steady-state
-            pool.submit(probe, state, *probe_batch),
-            pool.submit(epoch_permutation, state.key, 0, program.num_train, steps, bs),
+            pool.submit(evaluate, stand_in, evals["test"]),  # so epoch timings are steady-state
+            pool.submit(probe, stand_in, *probe_batch),
+            pool.submit(shuffle, stand_in.key, 0, program.num_train, steps, bs),
         ]
         for done in warm:
             done.result()
+        state = put_replicated(built.result(), mesh)
+        train_chunk = train_chunk.result()
     seconds = time.perf_counter() - t0
     return Compiled(program, train_chunk, evaluate, probe, x, y, probe_batch, evals, seconds), state
 
@@ -312,7 +317,7 @@ def fit(
 def _train_epoch(compiled: Compiled, pos: Position, bar: Progress, stop: StopOnSignal, run: RunDir | None) -> None:
     """Run chunks of the current epoch until it ends or a signal asks to stop; check every loss."""
     program, steps = compiled.program, compiled.program.steps_per_epoch
-    perm = epoch_permutation(pos.state.key, pos.epoch, program.num_train, steps, program.config.batch_size)
+    perm = shuffle(pos.state.key, pos.epoch, program.num_train, steps, program.config.batch_size)
     while pos.batch < steps:
         step = int(pos.state.step)
         if step not in pos.log.stats_step[-1:]:

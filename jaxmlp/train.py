@@ -67,6 +67,15 @@ class Program:
         return math.ceil(self.steps_per_epoch / chunks)
 
 
+# XLA:CPU spends most of a small program's compile time in LLVM's optimizer. Three programs that run once per run,
+# epoch or chunk (initial state, probe, shuffle) are compiled with less of it, so the first epoch starts sooner.
+# Level 2 computes their very bits at the default level 3 (tests/test_train.py checks); level 0 does not, so it is
+# kept for the shuffle, whose output is integers. Evaluation (level 2 changes a loss's last bit) and the training
+# step keep full optimization.
+RUN_RARELY = {"xla_backend_optimization_level": 2}
+INTEGERS_ONLY = {"xla_backend_optimization_level": 0}
+
+
 def steps_per_epoch(num_train: int, batch_size: int) -> int:
     """Whole batches per epoch: the remainder that does not fill a batch sits the epoch out (a new one each epoch)."""
     return num_train // batch_size
@@ -102,7 +111,8 @@ def initial_state(config: TrainConfig, num_features: int, num_classes: int, tx) 
 
     Built eagerly, Flax compiles each initializer's small ops one by one (about 30 XLA programs, seconds
     before the first epoch); under `jax.jit` they are one program, and the random bits are the same."""
-    return jax.jit(_state_builder(config, num_features, num_classes, tx))(jax.random.key(config.seed))
+    build = jax.jit(_state_builder(config, num_features, num_classes, tx), compiler_options=RUN_RARELY)
+    return build(jax.random.key(config.seed))
 
 
 def state_shapes(config: TrainConfig, num_features: int, num_classes: int, tx, mesh: Mesh | None) -> TrainState:
@@ -247,12 +257,16 @@ def make_probe(program: Program):
         updates, _ = program.tx.update(grads, state.opt_state, state.params)
         return layer_stats(state.params, grads, updates)
 
-    return jax.jit(probe)
+    return jax.jit(probe, compiler_options=RUN_RARELY)
 
 
 def epoch_permutation(key_data: jax.Array, epoch: int, num_train: int, steps: int, batch_size: int) -> jax.Array:
     """The sample order of one epoch; the remainder that does not fill a batch is left out this epoch."""
     return jax.random.permutation(random_stream(key_data, "epoch", epoch), num_train)[: steps * batch_size]
+
+
+# What the loop calls: one compiled program, instead of a few eager ops each compiled on its own.
+shuffle = jax.jit(epoch_permutation, static_argnums=(2, 3, 4), compiler_options=INTEGERS_ONLY)
 
 
 def make_train_chunk(program: Program):

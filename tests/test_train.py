@@ -118,3 +118,38 @@ def test_initial_state_is_the_eagerly_built_model(norm):
     jitted = (state.params, state.batch_stats, state.key)
     assert jax.tree.structure(eager) == jax.tree.structure(jitted)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(eager), jax.tree.leaves(jitted)))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"norm": "batch", "dropout": 0.2, "optimizer": "sgd", "momentum": 0.9},
+        {"norm": "layer", "activation": "gelu"},
+    ],
+)
+def test_programs_compiled_with_less_optimization_compute_the_same_bits(digits, monkeypatch, options):
+    """The initial state and the probe are compiled at `RUN_RARELY`'s level for a sooner first epoch; what they
+    compute (the run's starting point, its layer statistics) must be bit for bit what fully optimized programs do."""
+    import jaxmlp.train as train
+
+    config = TrainConfig(dataset="digits", hidden=(32, 16), **options).validate()
+    program, _ = init(config, digits)
+    probe_batch = (digits.x_train[:256], digits.y_train[:256])
+
+    def outputs():
+        state = train.initial_state(config, digits.num_features, digits.num_classes, program.tx)
+        return jax.tree.leaves((state, jax.device_get(train.make_probe(program)(state, *probe_batch))))
+
+    quick = outputs()
+    monkeypatch.setattr(train, "RUN_RARELY", {})
+    full = outputs()
+    assert all(np.array_equal(a, b) for a, b in zip(quick, full, strict=True))
+
+
+def test_the_shuffle_program_is_epoch_permutation():
+    from jaxmlp.train import epoch_permutation, shuffle
+
+    key = jax.random.key_data(jax.random.key(7))
+    for epoch in range(3):
+        assert np.array_equal(shuffle(key, epoch, 1000, 15, 64), epoch_permutation(key, epoch, 1000, 15, 64))
