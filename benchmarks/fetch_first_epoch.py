@@ -1,6 +1,6 @@
 """Seconds from `jaxmlp train` to a fetched, verified dataset and to the end of the first epoch, from a loopback mirror.
 
-    python -m benchmarks.fetch_first_epoch --data-dir ../shared/datasets/mnist-mini
+    python -m benchmarks.fetch_first_epoch --data-dir data/mnist-mini
 
 The folder's IDX files are served by an HTTP server on 127.0.0.1 in this process; a registry in TFDS's
 url_checksums format, listing their sizes and sha256, is written to a temporary folder and handed to jaxmlp

@@ -68,11 +68,12 @@ def gpu_summary(results: dict, mlp: str = "784-128-64-10") -> str:
 
 def measured_here(runs: dict, tracer: dict) -> str:
     """The README's "Measured here" table: benchmarks.measured_here's rows, then tracer_mnist's last epoch."""
-    from benchmarks.measured_here import markdown_table
+    from benchmarks.measured_here import MNIST_MINI, markdown_table
 
     last = tracer["rows"][-1]
+    command = tracer["command"].replace(runs["data_dir"], MNIST_MINI)
     return markdown_table(runs) + (
-        f"\n| tracer, the user's MLP, {last['epoch']} epochs | `{tracer['command']}` | "
+        f"\n| tracer, the user's MLP, {last['epoch']} epochs | `{command}` | "
         f"{last['test_accuracy']:.2%} test accuracy |"
     )
 

@@ -1,6 +1,6 @@
 """The user's 784-128-64-10 MLP trained with tracer (tracer.nn + tracer.optim.Adam), end to end.
 
-    python -m benchmarks.tracer_mnist --data-dir ../shared/datasets/mnist-mini
+    python -m benchmarks.tracer_mnist --data-dir data/mnist-mini
     python -m benchmarks.tracer_mnist --quick          # digits, 3 epochs (CI)
 
 Writes tracer_mnist.{json,md,png}: test accuracy and seconds per epoch.

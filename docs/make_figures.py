@@ -1,6 +1,6 @@
 """Regenerate every figure and study report under docs/ with the project's own commands.
 
-    make figures                               # uses ../shared/datasets/mnist-mini when present, else digits
+    make figures                               # uses data/mnist-mini when present, else digits
     python docs/make_figures.py --data-dir DIR # any folder of MNIST-style IDX files
 
 Each step is an ordinary `jaxmlp` command, so what the docs show is what a user gets.
@@ -17,7 +17,7 @@ import sys
 import tempfile
 
 DOCS = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.join(DOCS, "..", "..", "shared", "datasets", "mnist-mini")
+DEFAULT_DATA = os.path.join(DOCS, "..", "data", "mnist-mini")  # python -m benchmarks.mnist_mini data/mnist-mini
 
 
 def jaxmlp(*args: str) -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument(
         "--data-dir",
         default=DEFAULT_DATA if os.path.isdir(DEFAULT_DATA) else None,
-        help="IDX folder to train on (default: ../shared/datasets/mnist-mini, else digits)",
+        help="IDX folder to train on (default: data/mnist-mini, else digits)",
     )
     args = parser.parse_args()
     data = ["--data-dir", args.data_dir] if args.data_dir else ["--dataset", "digits"]

@@ -197,3 +197,32 @@ def test_mfu_is_never_above_one():
     add_ratios([fast, slow], roof)
     assert "mfu" not in fast and mfu_text(fast).startswith("not measurable")  # 2e11 FLOP/s against a peak of 1e11
     assert slow["mfu"] == pytest.approx(0.001) and mfu_text(slow) == "0.1%"
+
+
+def test_mnist_mini_is_built_from_the_recorded_rows_and_checked(tmp_path):
+    """benchmarks.mnist_mini takes the recorded rows of a 785-column CSV, checks their hashes, writes IDX."""
+    import gzip
+    import hashlib
+
+    from benchmarks.mnist_mini import FILES, mnist_mini_arrays, write_folder
+    from jaxmlp.data import load_dataset
+
+    rng = np.random.default_rng(0)
+    table = np.concatenate([rng.integers(0, 256, (30, 784)), np.arange(30)[:, None] % 10], axis=1)
+    csv = tmp_path / "five.csv.gz"
+    with gzip.open(csv, "wt") as f:
+        np.savetxt(f, table, fmt="%d", delimiter=",")
+    rows = {"train": [5, 3, 20, 11, 0, 7], "test": [29, 14, 2]}
+    pixels, labels = table[:, :784].astype(np.uint8).reshape(-1, 28, 28), table[:, 784].astype(np.uint8)
+    digest = lambda a: hashlib.sha256(a.tobytes()).hexdigest()  # noqa: E731
+    rows["sha256_of_pixels_and_labels"] = {
+        name: digest((pixels if what == "images" else labels)[rows[split]]) for name, (split, what) in FILES.items()
+    }
+    write_folder(str(tmp_path / "mini"), mnist_mini_arrays(str(csv), rows))
+    ds = load_dataset(data_dir=str(tmp_path / "mini"), log=lambda msg: None)
+    assert np.array_equal(ds.y_train, labels[rows["train"]]) and np.array_equal(ds.y_test, labels[rows["test"]])
+    assert sorted(os.listdir(tmp_path)) == ["five.csv.gz", "mini"]  # no staging folder left
+
+    rows["train"] = [6, 3, 20, 11, 0, 7]  # not the rows the hashes were taken of
+    with pytest.raises(SystemExit, match="does not give mnist-mini's train-images"):
+        mnist_mini_arrays(str(csv), rows)
