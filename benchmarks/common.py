@@ -85,6 +85,23 @@ def run_worker(module: str, args: list[str], timeout: float = 1800, env: dict | 
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def stamped_run(env: dict, out: str, *extra: str, cwd: str | None = None) -> list[tuple[float, str]]:
+    """Run `jaxmlp train --epochs 1` in a fresh process; return (seconds since start, line) for each output line."""
+    start = time.perf_counter()
+    cmd = [sys.executable, "-m", "jaxmlp", "train", "--epochs", "1", "--no-figures", "--no-progress", "--out", out]
+    cmd += extra
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = [(time.perf_counter() - start, line.rstrip()) for line in proc.stdout]
+    if proc.wait() != 0:
+        raise SystemExit("jaxmlp train failed:\n" + "\n".join(line for _, line in lines))
+    return lines
+
+
+def first(lines: list[tuple[float, str]], prefix: str) -> float:
+    """The time stamp of the first of `stamped_run`'s lines that starts with `prefix`."""
+    return next(t for t, line in lines if line.startswith(prefix))
+
+
 def peak_rss_mb() -> float:
     import resource
 

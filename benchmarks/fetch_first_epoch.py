@@ -21,13 +21,10 @@ import http.server
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 
-from benchmarks.common import arguments, base_parser, command_line, machine, output_dir
+from benchmarks.common import arguments, base_parser, command_line, first, machine, output_dir, stamped_run
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -49,22 +46,6 @@ def write_registry(folder: str, served: str) -> None:
         lines.append(f"http://registry.invalid/mnist/{name}\t{len(content)}\t{hashlib.sha256(content).hexdigest()}\n")
     with open(os.path.join(folder, "mnist.txt"), "w") as f:
         f.writelines(lines)
-
-
-def stamped_run(env: dict, out: str, *extra: str) -> list[tuple[float, str]]:
-    """Run `jaxmlp train --epochs 1` and return (seconds since start, line) for each output line."""
-    start = time.perf_counter()
-    cmd = [sys.executable, "-m", "jaxmlp", "train", "--epochs", "1", "--no-figures", "--no-progress", "--out", out]
-    cmd += extra
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = [(time.perf_counter() - start, line.rstrip()) for line in proc.stdout]
-    if proc.wait() != 0:
-        raise SystemExit("jaxmlp train failed:\n" + "\n".join(line for _, line in lines))
-    return lines
-
-
-def first(lines: list[tuple[float, str]], prefix: str) -> float:
-    return next(t for t, line in lines if line.startswith(prefix))
 
 
 def fresh_run(registry: str, mirror: str, *extra: str) -> list[tuple[float, str]]:

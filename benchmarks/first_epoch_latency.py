@@ -18,14 +18,11 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 
-from benchmarks.common import arguments, base_parser, command_line, machine, output_dir
+from benchmarks.common import arguments, base_parser, command_line, first, machine, output_dir, stamped_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TRAIN = ["-m", "jaxmlp", "train", "--dataset", "digits", "--epochs", "1", "--no-progress", "--no-figures"]
 
 
 def cold_and_warm(tree: str) -> dict[str, float]:
@@ -36,22 +33,10 @@ def cold_and_warm(tree: str) -> dict[str, float]:
 
 def seconds_to_first_epoch(tree: str, cache: str) -> float:
     """Start `jaxmlp train` from `tree` in a fresh process; seconds until it prints its first epoch line."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # the working folder too, so that `-m jaxmlp` finds only `tree`
         env = {**os.environ, "PYTHONPATH": tree, "XDG_CACHE_HOME": cache}
         env.pop("JAX_COMPILATION_CACHE_DIR", None)
-        start = time.perf_counter()
-        cmd = [sys.executable, *TRAIN, "--out", os.path.join(tmp, "run")]
-        proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        lines = []
-        for line in proc.stdout:
-            lines.append(line)
-            if line.startswith("epoch"):
-                seconds = time.perf_counter() - start
-                break
-        else:
-            raise SystemExit(f"{tree}: no epoch line:\n{''.join(lines)}")
-        proc.communicate()
-        return seconds
+        return first(stamped_run(env, os.path.join(tmp, "run"), "--dataset", "digits", cwd=tmp), "epoch")
 
 
 def main(argv: list[str] | None = None) -> None:
