@@ -5,7 +5,7 @@ runs and walks it backwards afterwards; the loss owns that graph, which is freed
 when the loss is dropped. JAX instead traces the Python function into a program
 (a jaxpr) and transforms that program into its derivative: on every call of
 `jax.grad(f)`, or once per input shape and dtype under `jit`, which caches it.
-This command prints both. docs/notebooks/03_autograd.md runs all of it step by step.
+This command prints both. docs/notebooks/06_autograd.md runs all of it step by step.
 """
 
 from __future__ import annotations

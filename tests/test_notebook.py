@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -33,10 +34,40 @@ def test_check_says_right_or_not_and_why(capsys):
     assert notebook.check(np.array([1, 2]), np.array([1, 2]), "") is True  # arrays do not raise
 
 
-def test_check_without_a_prediction_shows_the_answer_and_returns_none(capsys):
+def test_check_without_a_prediction_shows_no_answer_and_returns_none(capsys):
     assert notebook.check(None, (4, 9), "the largest count") is None
     out = capsys.readouterr().out
-    assert "No prediction yet" in out and "(4, 9)" in out and "the largest count" in out
+    assert out == notebook.NO_PREDICTION + "\n"
+    assert "(4, 9)" not in out and "the largest count" not in out
+
+
+def test_reveal_prints_the_latest_checks_answer_and_why(capsys):
+    notebook.check(None, (4, 9), "the largest count")
+    notebook.check(None, 7, "seven, because")
+    capsys.readouterr()
+    notebook.reveal()
+    assert capsys.readouterr().out == "Answer: 7. seven, because\n"
+
+
+def _test_double(f):
+    if f(3) != 6:  # raised by hand: pytest rewrites `assert` messages in test modules, notebooks do not
+        raise AssertionError(f"f(3) should be 6, got {f(3)}")
+
+
+def _stub(x):
+    raise NotImplementedError("your code here")
+
+
+def test_exercise_reports_stub_pass_and_fail_and_proves_the_solution(capsys):
+    double = lambda x: 2 * x
+    assert notebook.exercise(_stub, _test_double, solution=double) is None
+    assert capsys.readouterr().out.startswith("Not written yet: fill in `_stub`")
+    assert notebook.exercise(double, _test_double, solution=double) is True
+    assert capsys.readouterr().out.startswith("Passed")
+    assert notebook.exercise(lambda x: x, _test_double, solution=double) is False
+    assert capsys.readouterr().out == "Not yet: f(3) should be 6, got 3\n"
+    with pytest.raises(AssertionError):  # a wrong solution fails the notebook's run
+        notebook.exercise(double, _test_double, solution=lambda x: x)
 
 
 def test_matches_numbers_within_tolerance_and_arrays_without_raising():
@@ -48,10 +79,10 @@ def test_matches_numbers_within_tolerance_and_arrays_without_raising():
     assert not notebook.matches("same", "first") and notebook.matches(False, False)
 
 
-def test_optional_torch_returns_the_module_when_installed(capsys):
-    import torch  # installed wherever the suite runs (CI installs it)
-
-    assert notebook.optional_torch() is torch
+def test_optional_torch_returns_the_module_when_importable(monkeypatch, capsys):
+    fake = types.ModuleType("torch")  # stands in for torch, so the test runs whether or not torch is installed
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    assert notebook.optional_torch() is fake
     assert capsys.readouterr().out == ""
 
 

@@ -112,7 +112,7 @@ That test-time network is not the average of the $2^n$ thinned networks. When th
 softmax layer, it equals their normalized *geometric* mean exactly (the logits are linear in the mask, so averaging
 log-probabilities over masks is evaluating at the mean mask; Hinton et al. 2012); with more layers after the dropout
 it is an approximation. Below it is compared with Monte-Carlo averaging of K sampled networks (the arithmetic mean of
-their softmax outputs), as in Srivastava et al. 2014, section 7.5. Notebook 2 (`docs/notebooks/02_optimizers.md`)
+their softmax outputs), as in Srivastava et al. 2014, section 7.5. Notebook 3 (`docs/notebooks/03_optimizers.md`)
 derives this and checks it by enumerating every mask of a small network."""
 
 

@@ -150,7 +150,7 @@ in a layer's gradient caused by updating the layers before it, found batch norm 
 that the loss and its gradient change more predictably along a step (a smoother landscape). Two mechanisms are
 simple to verify: batch norm makes the layer before it scale-invariant (weights × 10: same output, gradient ÷ 10,
 so growing weights shrink their own effective step), and standardized inputs keep the next layer's curvature from
-depending on how large the weights have grown. Notebook 2 (`docs/notebooks/02_optimizers.md`) measures Santurkar et
+depending on how large the weights have grown. Notebook 3 (`docs/notebooks/03_optimizers.md`) measures Santurkar et
 al.'s statistics with and without batch norm and checks the scale invariance."""
 
 

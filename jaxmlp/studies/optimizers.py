@@ -54,7 +54,7 @@ SMOKE_TEST = (
     "end to end and draws its figures. Its ranking means nothing about the optimizers: untuned rates and two "
     "epochs mostly measure how well each preset rate suits so short a run. For the comparison, run the study "
     "without `--quick` (a learning-rate grid tuned on a validation split, 784-128-64-10 on MNIST), or see "
-    "notebook 2 (`docs/notebooks/02_optimizers.md`)."
+    "notebook 3 (`docs/notebooks/03_optimizers.md`)."
 )
 
 UPDATE_RULES = r"""
@@ -372,7 +372,7 @@ def _surfaces_text(rows: list, steps: dict) -> str:
         f"({steps.get('adam')}) is no faster than momentum ({steps.get('momentum')}). The valley's axes are the "
         "coordinate axes, the best case for a per-coordinate rescaling. RMSProp and Adam are not rotation-invariant "
         "(SGD and momentum are): on the same valley rotated by 45°, RMSProp's edge disappears (measured in "
-        "notebook 2). On the saddle (learning rates "
+        "notebook 3). On the saddle (learning rates "
         "from the valley), the adaptive methods escape along y fastest because they normalize the tiny initial "
         "gradient there."
     )
@@ -387,6 +387,6 @@ def _step_size_text(results: dict) -> str:
         "active, where √v̂ ≈ 0 and ε sets the value (up to lr/ε), while m̂ ≈ 0 keeps the step itself near zero. "
         "What Adam bounds is the step (Kingma & Ba 2015, §2.1): |Δ| = lr·|m̂|/(√v̂+ε) ≤ lr·(1−β₁)/√(1−β₂) "
         "≈ 3.2·lr in their sparse case (a gradient zero at every step but the last), and about lr or less "
-        "usually; over all gradient sequences the bound is ≈ 7.3·lr (Cauchy–Schwarz; notebook 2). Right: the "
+        "usually; over all gradient sequences the bound is ≈ 7.3·lr (Cauchy–Schwarz; notebook 3). Right: the "
         f"steps themselves; the largest here is {largest:.3g}·lr."
     )
