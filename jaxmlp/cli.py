@@ -384,7 +384,16 @@ def open_run(args: argparse.Namespace, lead: bool):
     if lead:
         for warning in config.warnings():
             print(f"warning: {warning}", file=sys.stderr)
+    if config.dataset is None and config.data_dir is None:  # resolved now, so the run's folder is named after it
+        from jaxmlp.data import default_dataset
+
+        config = dataclasses.replace(config, dataset=default_dataset(log=_lead_log(lead)))
     return RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite, lock=lead), config
+
+
+def _lead_log(lead: bool):
+    """Where notices go: stderr in the process that prints (the lead of a multi-process run), nowhere else."""
+    return (lambda msg: print(msg, file=sys.stderr)) if lead else (lambda msg: None)
 
 
 def _extend(run, epochs: int | None, lead: bool) -> TrainConfig:
@@ -430,10 +439,7 @@ def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> in
                 f"{resume_command(run)} --epochs {config.epochs + 10}"
             )
         return 0
-    ds = load_dataset(config.dataset, config.data_dir, config.normalization)
-    if config.dataset is None and not run.committed:  # record what "auto" resolved to
-        config = dataclasses.replace(config, dataset=ds.name)
-        run.set_config(config)
+    ds = load_dataset(config.dataset, config.data_dir, config.normalization, log=_lead_log(lead))
     if lead:
         print(
             f"training {'-'.join(map(str, (ds.num_features, *config.hidden, ds.num_classes)))} MLP on {ds.name} "
@@ -565,8 +571,24 @@ def _cache_compilations() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+def commands_overview(parser: argparse.ArgumentParser) -> str:
+    """What `jaxmlp` alone prints: each command on one line, then where to read more."""
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    width = max(map(len, sub.choices))
+    lines = [f"  {c.dest:<{width}}  {c.help}" for c in sub._choices_actions]
+    return "\n".join(
+        [f"jaxmlp: {parser.description[0].lower()}{parser.description[1:]}", "", "usage: jaxmlp COMMAND [options]"]
+        + ["", "commands:", *lines, ""]
+        + ["`jaxmlp COMMAND --help` explains a command's options; start with `jaxmlp train`."]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        print(commands_overview(parser))
+        return 0
+    args = parser.parse_args(argv)
     # The command writes figures to files, never to a window (the library leaves this alone). Set before
     # matplotlib is imported, so that commands which draw nothing never import it.
     if "matplotlib" in sys.modules:

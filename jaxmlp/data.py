@@ -23,6 +23,24 @@ TFDS_DATASETS = download.DATASETS
 DATASETS = TFDS_DATASETS + ("digits",)
 NORMALIZATIONS = ("scale", "standardize")
 
+# The class names TFDS gives each dataset's labels (tensorflow_datasets/image_classification/mnist.py); MNIST's
+# and digits' classes are their digits, which label themselves.
+CLASS_NAMES = {
+    "fashion_mnist": (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "kmnist": ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
+}  # fmt: skip
+
+
+def class_names(dataset: str | None) -> tuple[str, ...] | None:
+    """The names of `dataset`'s classes, or None where the class number is its name (MNIST, digits).
+
+    A `--data-dir` run is named after its folder, so `fashion-mnist/` and `FashionMNIST/` find the names too.
+    """
+    key = (dataset or "").lower().replace("-", "_")
+    return CLASS_NAMES.get({"fashionmnist": "fashion_mnist"}.get(key, key))
+
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
@@ -197,20 +215,45 @@ def load_tfds(name: str, data_dir: str | None = None, download: bool = True) -> 
     return RawImages(x_train, y_train, x_test, y_test, max_value=255.0)
 
 
-def load_named(name: str, log) -> RawImages | None:
-    """`name` from a prepared TFDS copy, else from the verified IDX cache, else downloaded; None when offline.
+def available(name: str) -> bool:
+    """Whether `name` can be had: prepared by TFDS, verified in the cache, or its server (or mirror) answers.
 
-    Offline means the registry's host (or the mirror) gives no HTTP answer within `download.PROBE_SECONDS`.
-    With nothing cached the probe starts first and runs while TFDS is asked, so the whole answer takes about
-    that long, never TFDS's minutes of retries.
+    With nothing cached the probe starts first and runs while TFDS is asked, so the whole answer takes
+    about `download.PROBE_SECONDS` at most, never TFDS's minutes of retries.
     """
+    online = None if download.has_files(name) else download.probe_dataset(name)
+    if tfds_is_prepared(name) or download.cached(name) is not None:
+        return True
+    return bool((online or download.probe_dataset(name)).result())
+
+
+def default_dataset(log=lambda msg: print(msg, file=sys.stderr)) -> str:
+    """What a run that names no dataset trains on: MNIST when it can be had, else the bundled `digits`, with a
+    notice. Resolved before the run is named, so its folder says which (`runs/<stamp>-mnist`)."""
+    if available("mnist"):
+        return "mnist"
+    log(
+        f"note: mnist is neither prepared by TFDS nor cached in {download.cache_dir('mnist')}, and its server is "
+        "offline; training on the bundled 8x8 'digits' instead. For MNIST, connect once "
+        f"(or set {download.MIRROR_ENV}) and run `jaxmlp data fetch mnist`, or pass --data-dir DIR with IDX files."
+    )
+    return "digits"
+
+
+def load_named(name: str, log) -> RawImages:
+    """`name` from a prepared TFDS copy, else from the verified IDX cache, else downloaded; an error offline
+    (the probe runs while TFDS is asked, as in `available`)."""
     online = None if download.has_files(name) else download.probe_dataset(name)
     if tfds_is_prepared(name):
         return load_tfds(name, download=False)
     folder = download.cached(name)
     if folder is None:
         if not (online or download.probe_dataset(name)).result():
-            return None
+            raise DataError(
+                f"{name} is neither prepared by TFDS nor cached in {download.cache_dir(name)}, and its server is "
+                f"offline; connect (or set {download.MIRROR_ENV}), pass --data-dir DIR with IDX files, "
+                "or use --dataset digits"
+            )
         folder = download.fetch(name, log=log)
     return load_idx_dir(folder)
 
@@ -225,28 +268,16 @@ def load_dataset(
 
     - `data_dir` given: read IDX files from it (`name` only labels the run).
     - `name` given: that dataset or a clear error (never a 200 s retry loop).
-    - neither: MNIST if cached or downloadable, else the bundled `digits`, with a notice.
+    - neither: `default_dataset()`, MNIST if cached or downloadable, else the bundled `digits`, with a notice.
     """
     if data_dir is not None:
         return normalize(load_idx_dir(data_dir), name or os.path.basename(os.path.normpath(data_dir)), normalization)
     if name is not None and name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or pass --data-dir DIR")
+    name = name or default_dataset(log)
     if name == "digits":
         return normalize(load_digits(), "digits", normalization)
-    wanted = name or "mnist"
-    raw = load_named(wanted, log)
-    if raw is not None:
-        return normalize(raw, wanted, normalization)
-    why = f"{wanted} is neither prepared by TFDS nor cached in {download.cache_dir(wanted)}, and its server is offline"
-    if name is None:
-        log(
-            f"note: {why}; training on the bundled 8x8 'digits' instead. For MNIST, connect once "
-            f"(or set {download.MIRROR_ENV}) and run `jaxmlp data fetch mnist`, or pass --data-dir DIR with IDX files."
-        )
-        return normalize(load_digits(), "digits", normalization)
-    raise DataError(
-        f"{why}; connect (or set {download.MIRROR_ENV}), pass --data-dir DIR with IDX files, or use --dataset digits"
-    )
+    return normalize(load_named(name, log), name, normalization)
 
 
 def validation_split(ds: Dataset, fraction: float, seed: int = 0) -> tuple[Dataset, tuple[np.ndarray, np.ndarray]]:

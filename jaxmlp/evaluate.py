@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset, load_dataset
+from jaxmlp.data import Dataset, class_names, load_dataset
 from jaxmlp.parallel import to_host
 from jaxmlp.runs import RunDir, model_shape
 from jaxmlp.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
@@ -69,8 +69,10 @@ def format_report(r: Report) -> str:
         "",
         "per-class accuracy:",
     ]
+    names = class_names(r.dataset)
+    label = (lambda c: f"class {c} ({names[c]})") if names else (lambda c: f"class {c}")
     lines += [
-        f"  class {c}: {a:.4f} ({int(r.confusion[c, c])}/{int(r.confusion[c].sum())})"
+        f"  {label(c)}: {a:.4f} ({int(r.confusion[c, c])}/{int(r.confusion[c].sum())})"
         for c, a in enumerate(r.per_class_accuracy)
     ]
     width = max(5, len(str(int(r.confusion.max()))) + 1)

@@ -93,21 +93,23 @@ def _show_freed(loss) -> None:
 
 
 def _write_figure(loss, params: dict, out_dir: str) -> None:
-    """Section 4: the graph as Graphviz DOT, drawn as a PNG where Graphviz is installed."""
+    """Section 4: the graph drawn with matplotlib (a PNG), and as Graphviz DOT for those who have Graphviz."""
+    import matplotlib.pyplot as plt
+
+    from jaxmlp import plots
     from tracer import viz
 
     _section("4. The graph as a figure")
     os.makedirs(out_dir, exist_ok=True)
-    dot = viz.make_dot(loss, params, show_saved=True)
+    with plots.style():
+        fig, ax = plt.subplots(figsize=(8, 8))
+        plots.backward_graph(loss.grad_fn, {id(p): name for name, p in params.items()}, ax=ax)
+        ax.set_title("the MLP's backward graph: gradients flow down, into the parameters' AccumulateGrad (blue)")
+    png_path = plots.save(fig, os.path.join(out_dir, "mlp_graph.png"))
     dot_path = os.path.join(out_dir, "mlp_graph.dot")
-    write_atomic(dot_path, dot)
-    png_path = os.path.join(out_dir, "mlp_graph.png")
-    try:
-        print(f"wrote {viz.render(dot, png_path)} (and {dot_path})")
-    except FileNotFoundError as e:
-        print(f"wrote {dot_path}, the graph in Graphviz's DOT language. To draw it: {e}, then run")
-        print(f"    dot -Tpng {dot_path} -o {png_path}")
-        print("or paste the file's text into any online Graphviz viewer.")
+    write_atomic(dot_path, viz.make_dot(loss, params, show_saved=True))
+    print(f"wrote {png_path} (drawn with matplotlib) and {dot_path} (the same graph with its saved tensors, as")
+    print(f"Graphviz DOT: `dot -Tpng {dot_path} -o graph.png` draws it where Graphviz is installed)")
 
 
 def _show_jax_side(params: dict, x, y: np.ndarray):

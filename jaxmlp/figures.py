@@ -12,6 +12,7 @@ import os
 import matplotlib.pyplot as plt
 
 from jaxmlp import plots
+from jaxmlp.data import class_names
 from jaxmlp.evaluate import Report
 from jaxmlp.parallel import to_host
 from jaxmlp.runs import RunDir
@@ -42,12 +43,12 @@ def run_title(run: RunDir) -> str:
     return f"{where}, hidden {hidden}, {c.optimizer} lr {c.lr:g}{schedule}, batch {c.batch_size}"
 
 
-def confusion_figure(counts):
+def confusion_figure(counts, class_names=None):
     """Raw counts beside the row-normalized matrix."""
     with plots.style():
         fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-        plots.confusion_matrix(counts, ax=axes[0])
-        plots.confusion_matrix(counts, normalize=True, ax=axes[1])
+        plots.confusion_matrix(counts, class_names=class_names, ax=axes[0])
+        plots.confusion_matrix(counts, normalize=True, class_names=class_names, ax=axes[1])
         fig.tight_layout()
     return fig
 
@@ -66,11 +67,13 @@ def layer_dynamics_figure(steps: dict):
     return fig
 
 
-def misclassified_figure(images, image_shape, labels, predictions, confidence, max_images: int = 48):
+def misclassified_figure(images, image_shape, labels, predictions, confidence, max_images=48, class_names=None):
     """The gallery of mistakes (`plots.misclassified`, 8 a row), 1.8 inches a row: room for each image and
     the two lines of its title, however many rows there are."""
     rows = max(1, math.ceil(min(int((predictions != labels).sum()), max_images) / 8))
-    draw = lambda ax: plots.misclassified(images, image_shape, labels, predictions, confidence, max_images, ax=ax)
+    draw = lambda ax: plots.misclassified(
+        images, image_shape, labels, predictions, confidence, max_images, class_names=class_names, ax=ax
+    )
     return single(draw, (11, 1.8 * rows + 0.8))
 
 
@@ -87,13 +90,13 @@ def write_run_figures(run: RunDir, report: Report, state: TrainState) -> list[st
     os.makedirs(run.figures_dir, exist_ok=True)
     path = lambda name: os.path.join(run.figures_dir, name)
     metrics, steps = run.read_metrics(), run.read_steps()
-    r = report
+    r, names = report, class_names(report.dataset)
     first = next(iter(linear_kernels(to_host(state.params)).values()))
     written = [
         plots.save(learning_curves_figure(metrics, steps.get("loss"), run_title(run)), path("learning_curves.png")),
-        plots.save(confusion_figure(report.confusion), path("confusion_matrix.png")),
+        plots.save(confusion_figure(report.confusion, names), path("confusion_matrix.png")),
         plots.save(
-            misclassified_figure(r.images, r.image_shape, r.labels, r.predictions, r.confidence),
+            misclassified_figure(r.images, r.image_shape, r.labels, r.predictions, r.confidence, class_names=names),
             path("misclassified.png"),
         ),
         plots.save(

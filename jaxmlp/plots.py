@@ -72,6 +72,46 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+SPLITS = ("train", "val", "test")
+CURVES = ("loss", "accuracy")
+
+
+def epoch_rows(metrics=None, **series) -> list[dict]:
+    """Per-epoch rows `{"epoch": 1, "train_loss": ..., ...}` from what a learner has, checked.
+
+    Takes a jaxmlp run's rows (metrics.jsonl), a dict of lists (`{"train_loss": [...], "test_loss": [...]}`),
+    or the lists as keywords (`train_loss=[...]`). Lists name their split and curve (`train_loss`,
+    `test_accuracy`, ...) and may give `epoch`; otherwise epochs count from 1. A name that is neither is an
+    error that lists the names there are, never a silently empty plot.
+    """
+    if isinstance(metrics, dict):
+        series = {**metrics, **series}
+    elif metrics is not None:
+        if series:
+            raise TypeError("epoch_curves: pass either per-epoch rows or lists by name, not both")
+        return _checked_rows(list(metrics))
+    if not series:
+        raise TypeError("epoch_curves: no data; pass rows ([{'epoch': 1, 'train_loss': ...}, ...]) or lists by name")
+    valid = ["epoch"] + [f"{split}_{curve}" for split in SPLITS for curve in CURVES]
+    unknown = [key for key in series if key not in valid]
+    if unknown:
+        raise KeyError(f"epoch_curves: unknown name(s) {', '.join(unknown)}; name your lists {', '.join(valid)}")
+    lengths = {key: len(values) for key, values in series.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"epoch_curves: the lists differ in length: {lengths}")
+    n = next(iter(lengths.values()))
+    series.setdefault("epoch", range(1, n + 1))
+    return [{key: values[i] for key, values in series.items()} for i in range(n)]
+
+
+def _checked_rows(rows: list) -> list[dict]:
+    if not rows or not all(isinstance(r, dict) for r in rows):
+        raise TypeError("epoch_curves: rows must be a non-empty list of dicts, one per epoch (as in metrics.jsonl)")
+    if "epoch" not in rows[0]:
+        rows = [{"epoch": i, **r} for i, r in enumerate(rows, 1)]
+    return rows
+
+
 def best_epoch(metrics: list[dict], what: str = "loss") -> tuple[str, int] | None:
     """(split, epoch) of the held-out split's best `what`: lowest loss or highest accuracy; val before test."""
     held_out = next((s for s in ("val", "test") if f"{s}_{what}" in metrics[0]), None)
@@ -85,19 +125,25 @@ def best_epoch(metrics: list[dict], what: str = "loss") -> tuple[str, int] | Non
 # --- one panel each -----------------------------------------------------------------------
 
 
-def epoch_curves(metrics: list[dict], what: str = "loss", ax=None):
-    """`what` (loss or accuracy) per epoch for every split in `metrics`, the held-out split's best epoch marked.
+def epoch_curves(metrics=None, what: str = "loss", ax=None, **series):
+    """`what` (loss or accuracy) per epoch for every split given, the held-out split's best epoch marked.
 
-    `metrics` is one dict per epoch, `{"epoch": 1, "train_loss": ..., "test_loss": ..., ...}`: a jaxmlp
-    run's metrics.jsonl, or lists from any training loop. Loss goes on a log axis, where the last factor of
-    ten (the part that matters late in training) is as visible as the first.
+    `metrics` is what `epoch_rows` takes: one dict per epoch (a jaxmlp run's metrics.jsonl), or a dict of
+    lists; or give the lists as keywords, `epoch_curves(train_loss=[...], test_loss=[...])`. Loss goes on a
+    log axis, where the last factor of ten (the part that matters late in training) is as visible as the first.
     """
+    if what not in CURVES:
+        raise ValueError(f"epoch_curves: what={what!r}; choose one of {', '.join(CURVES)}")
+    rows = epoch_rows(metrics, **series)
+    splits = [split for split in SPLITS if f"{split}_{what}" in rows[0]]
+    if not splits:
+        wanted = ", ".join(f"{split}_{what}" for split in SPLITS)
+        raise KeyError(f"epoch_curves: no {wanted} in the data; it has {', '.join(rows[0])}")
     ax = ax if ax is not None else new_axes()
-    epochs = [r["epoch"] for r in metrics]
-    for split in ("train", "val", "test"):
-        if f"{split}_{what}" in metrics[0]:
-            ax.plot(epochs, [r[f"{split}_{what}"] for r in metrics], marker="o", ms=3, color=COLORS[split], label=split)
-    best = best_epoch(metrics, what)
+    epochs = [r["epoch"] for r in rows]
+    for split in splits:
+        ax.plot(epochs, [r[f"{split}_{what}"] for r in rows], marker="o", ms=3, color=COLORS[split], label=split)
+    best = best_epoch(rows, what)
     if best is not None:
         ax.axvline(best[1], color="gray", ls="--", lw=1, label=f"best {best[0]} {what}: epoch {best[1]}")
     ax.set(xlabel="epoch", ylabel=what, title=f"{what} per epoch", yscale="log" if what == "loss" else "linear")
@@ -131,6 +177,9 @@ def confusion_matrix(counts: np.ndarray, normalize: bool = False, class_names: l
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     title = "confusion matrix (" + ("row-normalized" if normalize else "counts") + ")"
     ax.set(xticks=range(n), yticks=range(n), xticklabels=names, yticklabels=names, title=title)
+    if max(map(len, names)) > 2:  # class names, not digits: slanted so that neighbours do not overlap
+        ax.tick_params(axis="x", labelrotation=45)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
     ax.set(xlabel="predicted class", ylabel="true class")
     ax.grid(False)
     fmt, threshold = (".2f" if normalize else "d"), data.max() / 2
@@ -160,15 +209,19 @@ def image_grid(images: np.ndarray, image_shape: tuple[int, int], titles=None, co
     return ax
 
 
-def misclassified(images, image_shape, labels, predictions, confidence, max_images: int = 48, ax=None):
+def misclassified(
+    images, image_shape, labels, predictions, confidence, max_images: int = 48, class_names=None, ax=None
+):
     """The test images the model got wrong, most confident mistakes first, titled predicted (confidence) / true.
 
     All in one figure: one file to open, every mistake at the same scale, and the confident ones, the
-    mistakes worth looking at, first.
+    mistakes worth looking at, first. `class_names` labels classes by name (Fashion-MNIST's "Sneaker")
+    instead of by number.
     """
     wrong = np.flatnonzero(predictions != labels)
     wrong = wrong[np.argsort(-confidence[wrong], kind="stable")][:max_images]
-    titles = [f"pred {predictions[i]} ({confidence[i]:.0%})\ntrue {labels[i]}" for i in wrong]
+    name = (lambda k: class_names[k]) if class_names is not None else str
+    titles = [f"pred {name(predictions[i])} ({confidence[i]:.0%})\ntrue {name(labels[i])}" for i in wrong]
     ax = image_grid(images[wrong], image_shape, titles, ax=ax)
     ax.set_title(f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first")
     return ax
@@ -202,4 +255,72 @@ def per_layer(step: np.ndarray, values: np.ndarray, layers: list[str], ylabel: s
         ax.plot(np.asarray(step)[shown], values[shown, k], label=name)
     ax.set(xlabel="optimizer step", ylabel=ylabel, yscale="log")
     ax.legend()
+    return ax
+
+
+def _graph_rows(root) -> dict:
+    """Each node of a backward graph (reached through `next_functions`) and its row: one below its lowest
+    parent, so every edge points down (a longest-path layering, in topological order)."""
+    parents, stack = {root: 0}, [root]
+    while stack:
+        for child, _ in stack.pop().next_functions:
+            if child is not None:
+                if child not in parents:
+                    parents[child] = 0
+                    stack.append(child)
+                parents[child] += 1
+    row, ready = {root: 0}, [root]
+    while ready:
+        node = ready.pop()
+        for child, _ in node.next_functions:
+            if child is not None:
+                row[child] = max(row.get(child, 0), row[node] + 1)
+                parents[child] -= 1
+                if not parents[child]:
+                    ready.append(child)
+    return row
+
+
+def node_label(node, names: dict | None = None) -> str:
+    """What a node is called in every view of the graph (this figure, `tracer.viz.make_dot`'s DOT): a leaf's
+    AccumulateGrad by its parameter's name and shape (`0.weight (128, 784)`), any other node by its class
+    name (`AddmmBackward0`)."""
+    kind = node.name().split("::")[-1]  # PyTorch's C++ nodes are named torch::autograd::AccumulateGrad
+    if kind != "AccumulateGrad":
+        return kind
+    variable = node.variable
+    name = (names or {}).get(id(variable), "leaf")
+    return f"{name} {tuple(variable.shape)}" if variable is not None else f"{name} (freed)"
+
+
+def backward_graph(root, names: dict | None = None, ax=None):
+    """A backward graph (PyTorch's or tracer's, from `loss.grad_fn`) drawn with matplotlib, no Graphviz.
+
+    Boxes in rows, each row ordered by where its parents sit (fewer crossings); arrows go along the edges, the
+    way gradients flow; leaves' AccumulateGrad nodes are blue. `names` maps `id(parameter)` to its name.
+    """
+    row = _graph_rows(root)
+    depth = max(row.values())
+    ax = ax if ax is not None else new_axes((8, 0.8 * depth + 1.5))
+    parents_of = {node: [] for node in row}
+    for node in row:
+        for child, _ in node.next_functions:
+            if child is not None:
+                parents_of[child].append(node)
+    pos = {}
+    for r in range(depth + 1):
+        nodes = sorted((n for n in row if row[n] == r), key=lambda n: np.mean([pos[p][0] for p in parents_of[n]] or 0))
+        pos.update({n: ((i + 1) / (len(nodes) + 1), -r) for i, n in enumerate(nodes)})
+    boxes = {}
+    for node, xy in pos.items():
+        leaf = node.name().endswith("AccumulateGrad")
+        style = dict(boxstyle="round", fc="#a8d8ea" if leaf else "#dddddd", ec="0.5")
+        boxes[node] = ax.text(*xy, node_label(node, names), ha="center", va="center", fontsize=8, bbox=style)
+    for node in pos:  # after the boxes, so each arrow is clipped to the two boxes it joins
+        for child, _ in node.next_functions:
+            if child is not None:
+                arrow = dict(arrowstyle="->", color="0.4", patchA=boxes[node].get_bbox_patch())
+                ax.annotate("", pos[child], pos[node], arrowprops={**arrow, "patchB": boxes[child].get_bbox_patch()})
+    ax.set(xlim=(0, 1), ylim=(-depth - 0.5, 0.5))
+    ax.axis("off")
     return ax

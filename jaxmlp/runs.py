@@ -99,8 +99,10 @@ class RunDir:
 
     @staticmethod
     def default_path(config: TrainConfig, root: str = "runs") -> str:
+        """`runs/<timestamp>-<dataset>` (a `--data-dir` run: its folder's name), numbered if it exists."""
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = os.path.join(root, f"{stamp}-{config.recipe or config.dataset or 'auto'}")
+        dataset = config.dataset or os.path.basename(os.path.normpath(config.data_dir or "data"))
+        base = os.path.join(root, f"{stamp}-{dataset}")
         path, i = base, 1
         while os.path.exists(path):
             i += 1
@@ -201,11 +203,6 @@ class RunDir:
             except ConfigError as e:
                 raise ConfigError(f"{self.config_path}: {e}; restore it or start a new run") from None
         return self._config
-
-    def set_config(self, config: TrainConfig) -> None:
-        """Replace the config of a new run before it is written (an automatic dataset, once resolved)."""
-        assert not self.committed
-        self._config = config
 
     def extend(self, epochs: int, writer: bool) -> None:
         """Train this committed run to `epochs` in all: config.json says so (written atomically); the checkpoint stays.

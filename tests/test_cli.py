@@ -189,3 +189,31 @@ def test_resume_extends_a_run_and_says_when_it_is_complete(tmp_path):
     assert [r["test_loss"] for r in rows[0]] == [r["test_loss"] for r in rows[1]]  # as if trained 3 epochs at once
     fewer = jaxmlp("train", "--resume", short, "--epochs", 2)
     assert fewer.returncode == 2 and "already trained 3 epochs" in fewer.stderr
+
+
+def test_jaxmlp_alone_lists_every_command_on_one_line():
+    r = jaxmlp()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for command in ("train", "eval", "plot", "recipes", "study", "bench", "explain", "data"):
+        (line,) = [x for x in lines if x.split()[:1] == [command]]  # exactly one line names it first
+        assert len(line.split()) > 2  # and says what it does
+    assert "jaxmlp COMMAND --help" in r.stdout
+
+
+def test_a_run_with_no_dataset_is_named_after_the_dataset_it_falls_back_to(tmp_path):
+    """Offline with nothing cached, `jaxmlp train` trains on digits: its folder says `digits`, never `auto`."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port where nothing listens: the mirror refuses at once
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    env = {**os.environ, "PYTHONPATH": ROOT, "JAXMLP_DATA_MIRROR": dead}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), TFDS_DATA_DIR=str(tmp_path / "tfds"))
+    args = ["train", "--epochs", "1", "--hidden", "8", "--no-progress", "--no-figures"]
+    r = subprocess.run([sys.executable, "-m", "jaxmlp", *args], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "training on the bundled 8x8 'digits' instead" in r.stderr
+    (run,) = os.listdir(tmp_path / "runs")
+    assert run.endswith("-digits") and len(run) == len("20261203-140000-digits")
+    assert json.loads((tmp_path / "runs" / run / "config.json").read_text())["dataset"] == "digits"

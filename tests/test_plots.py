@@ -54,7 +54,15 @@ HELPERS = {
     ),
     "first_layer_weights": lambda ax: plots.first_layer_weights(np.ones((4, 3)), (2, 2), ax=ax),
     "per_layer": lambda ax: plots.per_layer(np.arange(3), np.ones((3, 2)), ["a", "b"], "y", ax=ax),
+    "backward_graph": lambda ax: plots.backward_graph(_tiny_graph()[0].grad_fn, ax=ax),
 }
+
+
+def _tiny_graph():
+    import tracer
+
+    w = tracer.tensor([1.0, 2.0], requires_grad=True)
+    return (w * w).sum() + w.sum(), w
 
 
 @pytest.mark.parametrize("name", sorted(HELPERS))
@@ -62,8 +70,8 @@ def test_every_helper_draws_on_the_given_axes_and_returns_it(name):
     fig, axes = plt.subplots(1, 2)
     assert HELPERS[name](axes[1]) is axes[1]
     assert plt.get_fignums() == [fig.number]  # no figure of its own
-    assert axes[1].has_data() or axes[1].child_axes
-    assert not axes[0].has_data() and not axes[0].child_axes
+    assert axes[1].has_data() or axes[1].child_axes or axes[1].texts  # lines and images, insets, or boxes
+    assert not axes[0].has_data() and not axes[0].child_axes and not axes[0].texts
     plt.close("all")
     own = HELPERS[name](None)  # and with no ax, one new figure
     assert len(plt.get_fignums()) == 1 and own.figure.number == plt.get_fignums()[0]
@@ -198,3 +206,58 @@ def test_short_runs_get_whole_epoch_ticks_and_a_run_title():
         assert all(float(t).is_integer() for t in ticks), ticks
     assert fig._suptitle.get_text() == "digits, adam lr 0.001"
     plt.close(fig)
+
+
+def test_epoch_curves_take_a_learners_lists_by_name_or_as_a_dict():
+    train, test = [0.9, 0.5, 0.4], [1.0, 0.7, 0.8]
+    for ax in (
+        plots.epoch_curves(train_loss=train, test_loss=test),
+        plots.epoch_curves({"train_loss": train, "test_loss": test}),
+    ):
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), train)
+        np.testing.assert_allclose(ax.lines[1].get_ydata(), test)
+        assert list(ax.lines[0].get_xdata()) == [1, 2, 3]  # epochs counted from 1 when not given
+        assert "epoch 2" in ax.lines[2].get_label()  # the best test loss
+    ax = plots.epoch_curves(train_accuracy=[0.5, 0.9], epoch=[10, 20], what="accuracy")
+    assert list(ax.lines[0].get_xdata()) == [10, 20]
+    plt.close("all")
+
+
+def test_epoch_curves_name_the_valid_keys_instead_of_drawing_nothing():
+    with pytest.raises(KeyError, match="unknown name.*trian_loss.*train_loss, train_accuracy"):
+        plots.epoch_curves(trian_loss=[1.0, 0.5])
+    with pytest.raises(KeyError, match="unknown name.*losses"):
+        plots.epoch_curves({"losses": [1.0, 0.5]})
+    with pytest.raises(KeyError, match="no train_loss, val_loss, test_loss in the data; it has epoch, trian_loss"):
+        plots.epoch_curves([{"epoch": 1, "trian_loss": 1.0}])  # rows with the learner's own key
+    with pytest.raises(ValueError, match="differ in length"):
+        plots.epoch_curves(train_loss=[1.0, 0.5], test_loss=[1.0])
+    with pytest.raises(ValueError, match="choose one of loss, accuracy"):
+        plots.epoch_curves(METRICS, "acc")
+    assert plt.get_fignums() == []  # no empty figure left behind
+    plt.close("all")
+
+
+def test_class_names_label_fashion_mnist_mistakes_and_confusion_matrix():
+    from jaxmlp.data import class_names
+
+    names = class_names("fashion_mnist")
+    assert class_names("mnist") is None and class_names("fashion-mnist") == names and names[9] == "Ankle boot"
+    ax = plots.misclassified(
+        np.zeros((2, 4)), (2, 2), np.array([9, 0]), np.array([7, 0]), np.ones(2), class_names=names
+    )
+    assert ax.child_axes[0].get_title() == "pred Sneaker (100%)\ntrue Ankle boot"
+    ax = plots.confusion_matrix(np.eye(10, dtype=int), class_names=names)
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["T-shirt/top", "Trouser"]
+    plt.close("all")
+
+
+def test_backward_graph_names_nodes_as_the_dot_file_does():
+    from tracer import viz
+
+    loss, w = _tiny_graph()
+    ax = plots.backward_graph(loss.grad_fn, {id(w): "w"})
+    labels = sorted(t.get_text() for t in ax.texts if t.get_text())  # the boxes; arrows are empty annotations
+    assert labels == sorted(["AddBackward0", "SumBackward0", "SumBackward0", "MulBackward0", "w (2,)"])
+    assert 'label="w\n(2,)"' in viz.make_dot(loss, {"w": w})  # the same name and shape in the DOT file
+    plt.close("all")

@@ -29,7 +29,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
-from jaxmlp.studies.intervals import SMOKE_TEST, cell, mean_interval
+from jaxmlp.studies.intervals import INTERVAL, SMOKE_TEST, cell, mean_interval
 from jaxmlp.train import TrainState, init
 
 RATES = (0.0, 0.2, 0.5)
@@ -129,7 +129,11 @@ def run(options: StudyOptions) -> str:
         if p > 0:
             curves[p] = [ensemble_accuracy(c, ds, o.state, seed=c.seed) for c, o in zip(configs, runs[p])]
         rows.append(_row(p, runs[p], curves.get(p)))
-        log(f"dropout {p}: " + ", ".join(f"{h} {v}" for h, v in zip(TABLE_HEADER[1:4], rows[-1][1:4])))
+        log(
+            f"dropout {p}: "
+            + ", ".join(f"{h} {v}" for h, v in zip(TABLE_HEADER[1:4], rows[-1][1:4]))
+            + f" ({INTERVAL})"
+        )
     figures = {"dropout_gap.png": _gap_figure(runs), "dropout_ensemble.png": _ensemble_figure(curves)}
     results = {
         "dataset": ds.name,

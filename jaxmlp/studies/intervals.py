@@ -12,6 +12,10 @@ SMOKE_TEST = (
 )
 
 
+INTERVAL = "mean ± half-width of the 95% t-interval"
+"""How a `cell` reads, said beside every number printed with one (the terminal's and the reports' alike)."""
+
+
 def mean_interval(values) -> tuple[float, float]:
     """Mean and the half-width of its 95% t-interval, t(0.975, n−1)·s/√n (0 for a single value)."""
     v = np.asarray(values, float)

@@ -27,7 +27,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
-from jaxmlp.studies.intervals import SMOKE_TEST, cell
+from jaxmlp.studies.intervals import INTERVAL, SMOKE_TEST, cell
 from jaxmlp.train import TrainState, init
 
 PERCENTILES = (5, 25, 50, 75, 95)
@@ -173,7 +173,7 @@ def run(options: StudyOptions) -> str:
             ]
             sweep[norm].append(outs)
             rows.append(_sweep_row(norm, lr, outs))
-            log(f"norm {norm:5s} lr {lr:<5g}: {rows[-1][2]} trained, test accuracy {rows[-1][4]}")
+            log(f"norm {norm:5s} lr {lr:<5g}: {rows[-1][2]} trained, test accuracy {rows[-1][4]} ({INTERVAL})")
     figures = {"preactivations.png": _preactivation_figure(runs, len(hidden)), "lr_sweep.png": _lr_figure(sweep, lrs)}
     results = {
         "dataset": ds.name,

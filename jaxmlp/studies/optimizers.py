@@ -32,7 +32,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
-from jaxmlp.studies.intervals import cell
+from jaxmlp.studies.intervals import INTERVAL, cell
 from jaxmlp.train import steps_per_epoch
 
 LR_GRIDS = {
@@ -245,7 +245,7 @@ def _train_optimizer(options: StudyOptions, ds, name: str, seeds: int) -> tuple[
         "final_train_loss": np.array([o.metrics[-1]["train_loss"] for o in outs]),
         "train_seconds": np.array([sum(r["seconds"] for r in o.metrics) for o in outs]),
     }
-    log(f"{name:9s} lr {lr:g}: test accuracy {acc.mean():.4f} ± {acc.std():.4f} over {seeds} seeds")
+    log(f"{name:9s} lr {lr:g}: test accuracy {cell(acc)} ({INTERVAL} over {seeds} seeds)")
     return lr, outs, result
 
 
