@@ -2,9 +2,11 @@
 
 PyTorch (and tracer, which retells it) records a graph while the forward pass
 runs and walks it backwards afterwards; the loss owns that graph, which is freed
-when the loss is dropped. JAX instead traces the Python function into a program
-(a jaxpr) and transforms that program into its derivative: on every call of
-`jax.grad(f)`, or once per input shape and dtype under `jit`, which caches it.
+when the loss is dropped. JAX records nothing on its arrays: without `jit`,
+`jax.grad(f)` linearizes f on each call (computing the primal values as it goes
+and staging only the tangent ops, with their residuals, into a linear jaxpr) and
+transposes that; under `jit` (or `jax.make_jaxpr`) it traces with abstract values,
+once per input shape and dtype, into one program that XLA compiles and caches.
 This command prints both. docs/notebooks/06_autograd.md runs all of it step by step.
 """
 
@@ -117,7 +119,7 @@ def _show_jax_side(params: dict, x, y: np.ndarray):
     import jax
     import jax.numpy as jnp
 
-    _section("5. JAX's side: no graph on the arrays; jax.grad transforms a traced program")
+    _section("5. JAX's side: no graph on the arrays; jax.grad linearizes, then transposes")
     jparams = {n: jnp.asarray(p.data) for n, p in params.items()}
 
     def jax_loss(ps, x, y):
@@ -130,8 +132,8 @@ def _show_jax_side(params: dict, x, y: np.ndarray):
 
     whole = jax.make_jaxpr(jax.grad(jax_loss))(jparams, jnp.asarray(x.data), jnp.asarray(y))
     print(
-        "jax.grad(loss) is a program written out before it runs: for this MLP, a jaxpr of "
-        f"{len(whole.jaxpr.eqns)} equations (print it with jax.make_jaxpr(jax.grad(loss))(params, x, y)).\n"
+        "Traced with abstract values, as jax.make_jaxpr and jax.jit trace, jax.grad(loss) is one program: for this "
+        f"MLP, a jaxpr of {len(whole.jaxpr.eqns)} equations (jax.make_jaxpr(jax.grad(loss))(params, x, y)).\n"
         "One layer shows the pattern. The jaxpr of the gradient of sum(relu(x @ W.T + b)) in W, for 4 inputs of 3\n"
         "features and 2 units: the forward ops, then the backward ones (the ReLU mask, a transposed product):\n"
     )
@@ -146,9 +148,11 @@ def _show_jax_side(params: dict, x, y: np.ndarray):
     print(
         textwrap.dedent("""
         The contrast: tracer/PyTorch build the graph *while* the forward runs (a tape of nodes, rebuilt every
-        step, so Python control flow just works) and interpret it backwards. jax.grad traces the function into a
-        jaxpr, linearizes it and transposes the linear part, on every call; under jax.jit that happens once per
-        input shape and dtype, and XLA compiles forward and backward together.
+        step, so Python control flow just works) and interpret it backwards. Without jit, jax.grad linearizes the
+        function on every call: it computes the primal values as it traces (so Python control flow works too) and
+        stages only the tangent ops, with the primal values they need (residuals), into a linear jaxpr, a per-call
+        tape that it then transposes. Under jax.jit the trace is abstract, once per input shape and dtype, and XLA
+        compiles forward and backward together into one cached program.
         """)
     )
     return jax_loss

@@ -97,8 +97,10 @@ def test_explain_autograd(tmp_path):
         "Trying to backward through the graph a second time",
         "{ lambda",
         "max |difference|",
+        "(residuals), into a linear jaxpr",  # JAX without jit: concrete primals, a per-call linear jaxpr
     ):
         assert needle in r.stdout, needle
+    assert "keeps no graph" not in r.stdout and "traces the function into a" not in r.stdout
     assert "digraph" in (tmp_path / "mlp_graph.dot").read_text()
     assert len(r.stdout.splitlines()) < 200  # focused jaxprs (one layer's), not the whole MLP's, raw
     assert "if you need to access saved tensors after calling backward." in r.stdout  # messages never cut short
