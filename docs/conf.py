@@ -6,9 +6,18 @@ seconds and offline, and CI checks separately that every notebook still runs (QU
 that each .ipynb matches its MyST source (tests/test_notebooks.py).
 """
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
+
 project = "jaxmlp"
 author = "the jaxmlp authors"
-extensions = ["myst_nb"]
+extensions = [
+    "myst_nb",
+    "sphinx-mathjax-offline",  # MathJax 3 served from the site's _static/mathjax/: formulas render with no network
+    "offline_site",  # docs/_ext: links into the repository's files go to source views; figures open full size
+]
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"  # render the committed outputs
@@ -16,9 +25,6 @@ exclude_patterns = [
     "notebooks/*.md",  # the MyST twins of the .ipynb pages (same docname)
     "notebooks/data/**",
     "studies/*/results.json",
-]
-suppress_warnings = [
-    "myst.xref_missing",  # links from the README into source files (jaxmlp/plots.py, benchmarks/) that are not pages
 ]
 html_theme = "sphinx_book_theme"
 html_title = "jaxmlp"
