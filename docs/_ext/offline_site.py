@@ -43,6 +43,14 @@ def is_page(env, path: Path) -> bool:
     return env.path2doc(str(path)) in env.found_docs
 
 
+def page_of(env, path: Path) -> str | None:
+    """The page `path` is the source of, or the twin of (a notebook's MyST file and its executed .ipynb)."""
+    for candidate in [path, *sorted(path.parent.glob(path.stem + ".*"))]:
+        if is_page(env, candidate):
+            return env.path2doc(str(candidate))
+    return None
+
+
 def link_target(app: Sphinx, node: nodes.Element, target: str) -> tuple[str, bool] | None:
     """The repository path (relative to its root, posix) and whether it is a folder, for a link that names a
     file or folder of the repository that is not a page of the site; None otherwise."""
@@ -163,8 +171,9 @@ def folder_view(app: Sphinx, relpath: str, todo: list[tuple[str, bool]]) -> str:
         if entry.name.startswith(".") or entry.name in SKIPPED:
             continue
         child = entry.relative_to(root).as_posix()
-        if is_page(app.env, entry):
-            target = app.builder.get_target_uri(app.env.path2doc(str(entry)))
+        docname = page_of(app.env, entry)
+        if docname is not None:
+            target = app.builder.get_target_uri(docname)
         elif entry.is_dir() or file_view(entry) is not None:
             target = view_page(child, entry.is_dir())
             todo.append((child, entry.is_dir()))
