@@ -135,9 +135,11 @@ def page_problems(text: str) -> tuple[list[str], int]:
     """What a page shows that it should not, and how many answers wait in its closed <details>."""
     page = Shown()
     page.feed(text)
-    problems = [f"shows an answer: {chunk.strip()[:80]!r}" for chunk in page.shown if ANSWER.match(chunk)]
+    problems = [
+        f"shows an answer: {chunk[m.start() :].strip()[:80]!r}" for chunk in page.shown for m in ANSWER.finditer(chunk)
+    ]
     problems += [f"shows a solution: {m.group(0)!r}" for m in SOLUTION.finditer("".join(page.shown))]
-    return problems, sum(bool(ANSWER.match(chunk)) for chunk in page.hidden)
+    return problems, sum(len(ANSWER.findall(chunk)) for chunk in page.hidden)
 
 
 def expected_to_fail(stems: list[str]) -> list:
@@ -243,5 +245,6 @@ def test_the_page_scan_tells_closed_details_from_open_ones():
     opened = closed.replace("<details>", "<details open>")
     assert page_problems(opened)[0] != []
     assert page_problems("<pre><span></span>Answer: 1. because.\n</pre>")[0] != []
+    assert page_problems("<pre>measured: 0.5\nAnswer: 1. because.\n</pre>")[0] != []  # the check's other lines first
     code = '<pre><span class="k">def</span> <span class="nf">step_solution</span>(x):</pre>'
     assert page_problems(code)[0] != [] and page_problems(f"<details>{code}</details>")[0] == []
