@@ -4,6 +4,11 @@ The notebooks are rendered from their committed, executed .ipynb files (`make no
 the full setting), not executed again: the site shows the numbers the notebooks' text discusses, builds in
 seconds and offline, and CI checks separately that every notebook still runs (QUICK=1 make notebooks) and
 that each .ipynb matches its MyST source (tests/test_notebooks.py).
+
+The site reads offline: MathJax 3 comes from the sphinx-mathjax-offline package into _static/mathjax/, links
+into the repository's files and folders lead to source views, and every figure opens full size on click
+(docs/_ext/offline_site.py). `make docs` builds with -W: a dead link or any other warning fails the build.
+tests/test_site.py checks the result in Chromium with the network blocked.
 """
 
 import sys

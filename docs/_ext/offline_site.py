@@ -126,7 +126,7 @@ def markdown_view(text: str) -> str:
         heading = re.match(r"#{1,6}\s+(.*)", line)
         escaped = html.escape(line)
         lines.append(f'<span id="{slug(heading.group(1))}">{escaped}</span>' if heading else escaped)
-    return "<pre>" + "\n".join(lines) + "</pre>"
+    return '<pre style="white-space: pre-wrap">' + "\n".join(lines) + "</pre>"
 
 
 def file_view(path: Path) -> str | None:
