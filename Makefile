@@ -32,9 +32,10 @@ notebooks: setup
 	$(BIN)/python docs/run_notebooks.py
 
 # The HTML site (Sphinx + myst-nb + sphinx-book-theme): README, docs pages, study reports and the committed
-# executed notebooks, into $(SITE)/. Offline; open $(SITE)/index.html.
+# executed notebooks, into $(SITE)/; open $(SITE)/index.html. It reads offline (MathJax comes with the
+# sphinx-mathjax-offline package), and any Sphinx warning, a dead link among them, fails the build.
 docs: setup
-	$(BIN)/sphinx-build -b html -q docs $(SITE)
+	$(BIN)/sphinx-build -b html -W --keep-going -q docs $(SITE)
 
 # Retrain and rerun the studies behind the figures under docs/run, docs/studies and docs/autograd.
 figures: setup

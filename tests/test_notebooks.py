@@ -64,8 +64,9 @@ def test_plot_it_yourself_meets_its_bars():
     run = executed(source)
     assert figures(run) >= 4 and check_cells(run) >= 3
     assert "you will be able to" in run.cells[0].source  # it opens with what the learner will be able to do
-    last = code_cells(run)[-1]
-    assert 'assert "jax" not in sys.modules' in last.source and "check(" in last.source
+    last_check, last = code_cells(run)[-2:]  # the no-JAX check, then its reveal()
+    assert 'assert "jax" not in sys.modules' in last_check.source and "check(" in last_check.source
+    assert last.source == "reveal()"
     assert "import jax\n" not in jupytext.writes(jupytext.read(source), "py:percent")
 
 

@@ -1,10 +1,17 @@
-"""The docs site in a real browser: every notebook page served on 127.0.0.1 and opened in headless Chromium.
+"""The docs site in a real browser, with the network blocked: every page served on 127.0.0.1 and opened in
+headless Chromium, which can reach nothing else (every host name resolves to nothing, and every request goes to a
+proxy on a closed local port, except those to the local server).
 
-Each page must show every figure its notebook holds (images loaded, naturalWidth > 0), no error output and
-no JavaScript exception; one full-page screenshot per page is kept in build/screenshots/. Chromium is
-driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`, standard library only). The site is
-the one in $JAXMLP_SITE (CI points it at `make docs`'s build/html) or one built here. Without Chromium the
-test skips, unless REQUIRE_BROWSER=1 (as in CI), which turns a missing browser into a failure.
+On every page: no request leaves the machine; no raw TeX (`\\(`, `\\[`, `$$`) outside code; every formula
+rendered by MathJax (an `mjx-container` in each, no MathJax error); every image loaded, and none shown at less
+than half its natural width unless it links to its full-size file; no JavaScript exception. Every `href` on
+every page, and on the pages they lead to, is followed: its file is served, and its `#anchor` is an id there.
+Each notebook page shows every figure its notebook holds and no error output, and the optimizer notebook's
+page holds rendered math. One full-page screenshot per notebook page is kept in build/screenshots/.
+
+Chromium is driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`, standard library only).
+The site is the one in $JAXMLP_SITE (CI points it at `make docs`'s build/html) or one built here. Without
+Chromium the test skips, unless REQUIRE_BROWSER=1 (as in CI), which turns a missing browser into a failure.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import functools
+import html.parser
 import http.server
 import json
 import os
@@ -21,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import nbformat
@@ -29,6 +38,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "docs" / "notebooks").glob("[0-9][0-9]_*.md"))
 SCREENSHOTS = ROOT / "build" / "screenshots"
+OUTSIDE = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"  # where MathJax comes from when not vendored
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -37,18 +47,36 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # offline by construction: only the local server
+    # Offline by construction: no host name resolves, and every request but the local server's goes to a proxy
+    # on the discard port, where nothing listens.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=127.0.0.1",
     "--remote-debugging-pipe",
 ]
-# Every image in a cell's output, whether it loaded, and the outputs that signal an error (tracebacks, and
-# stderr that names an error).
+# What one page shows once its images have loaded and MathJax has typeset it: its text outside code, its
+# formulas, images, links and ids, and the outputs that signal an error (tracebacks, and stderr that names one).
 INSPECT = """(async () => {
-  const images = [...document.querySelectorAll('.cell_output img')];
+  const images = [...document.querySelectorAll('img')];
   images.forEach(i => { i.loading = 'eager'; });
   await Promise.all(images.map(i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const prose = document.body.cloneNode(true);
+  prose.querySelectorAll('pre, code, script, style, textarea, mjx-container, .highlight').forEach(e => e.remove());
+  const math = [...document.querySelectorAll('.math')];
   return JSON.stringify({
     title: document.title,
-    images: images.map(i => ({src: i.getAttribute('src'), loaded: i.complete && i.naturalWidth > 0})),
+    prose: prose.textContent,
+    math: math.length,
+    unrendered: math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
+    math_errors: [...document.querySelectorAll('mjx-merror, [data-mjx-error]')].map(e => e.textContent),
+    rendered: document.querySelectorAll('mjx-container').length,
+    images: images.map(i => ({
+      src: i.src, cell: !!i.closest('.cell_output'), loaded: i.complete && i.naturalWidth > 0,
+      natural: i.naturalWidth, shown: i.getBoundingClientRect().width, displayed: i.getClientRects().length > 0,
+      link: i.closest('a[href]') ? i.closest('a[href]').href : null})),
+    links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+    ids: [...document.querySelectorAll('[id], a[name]')].map(e => e.id || e.getAttribute('name')),
     errors: [...document.querySelectorAll('.cell_output .traceback')].map(e => e.innerText).concat(
       [...document.querySelectorAll('.cell_output .stderr')].map(e => e.innerText)
         .filter(t => /Traceback|Error/.test(t))),  // a warning on stderr is not an error
@@ -84,7 +112,7 @@ class Chromium:
         self._buffer, self._next_id, self.events = b"", 0, []
         target = self.call("Target.createTarget", url="about:blank")["targetId"]
         self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime"):
+        for domain in ("Page", "Runtime", "Network"):
             self.call(f"{domain}.enable", session=True)
         self.call(
             "Emulation.setDeviceMetricsOverride",
@@ -138,6 +166,9 @@ class Chromium:
         found = self.call("Runtime.evaluate", session=True, expression=INSPECT, awaitPromise=True, returnByValue=True)
         page = json.loads(found["result"]["value"])
         page["exceptions"] = [e["params"] for e in self.events if e.get("method") == "Runtime.exceptionThrown"]
+        page["requests"] = [
+            e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"
+        ]
         return page
 
     def screenshot(self, path: Path) -> None:
@@ -159,7 +190,8 @@ def site(tmp_path_factory) -> Path:
     if os.environ.get("JAXMLP_SITE"):
         return Path(os.environ["JAXMLP_SITE"])
     out = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", str(ROOT / "docs"), str(out)], check=True)
+    build = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", str(ROOT / "docs"), str(out)]
+    subprocess.run(build, check=True)
     return out
 
 
@@ -169,7 +201,7 @@ def server(site):
     handler.log_message = lambda *args: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
 
 
@@ -178,6 +210,26 @@ def browser(tmp_path_factory):
     chromium = Chromium(chromium_binary(), tmp_path_factory.mktemp("chromium-profile"))
     yield chromium
     chromium.close()
+
+
+def site_pages(site: Path) -> list[str]:
+    """Every page of the site, as a path relative to its root; not the source views of repository files
+    (`_repo/`, plain generated HTML), whose links are followed anyway."""
+    skipped = ("_static", "_sources", "_images", "_downloads", "_repo")
+    pages = (p.relative_to(site).as_posix() for p in site.rglob("*.html"))
+    return sorted(p for p in pages if not p.startswith(skipped))
+
+
+@pytest.fixture(scope="module")
+def pages(site, server, browser) -> dict[str, dict]:
+    """What the browser finds on every page of the site, by its path."""
+    found = {}
+    for page in site_pages(site):
+        found[page] = browser.open(server + page)
+        if page.startswith("notebooks/"):
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            browser.screenshot(SCREENSHOTS / (Path(page).stem + ".png"))
+    return found
 
 
 def figures_in(notebook: Path) -> int:
@@ -192,12 +244,105 @@ def test_there_are_notebooks_to_check():
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_page_shows_its_figures_and_no_errors(notebook, site, server, browser):
-    page = browser.open(f"{server}/notebooks/{notebook.stem}.html")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    browser.screenshot(SCREENSHOTS / f"{notebook.stem}.png")
+def test_notebook_page_shows_its_figures_and_no_errors(notebook, pages):
+    page = pages[f"notebooks/{notebook.stem}.html"]
     assert page["cells"] > 0, f"{notebook.stem}: no notebook cells on the page ({page['title']})"
-    assert len(page["images"]) == figures_in(notebook) > 0
+    assert len([i for i in page["images"] if i["cell"]]) == figures_in(notebook) > 0
     assert [i["src"] for i in page["images"] if not i["loaded"]] == []
     assert page["errors"] == []
-    assert page["exceptions"] == []
+
+
+def test_the_browser_reaches_nothing_but_the_local_server(server, browser):
+    browser.open(server)
+    probe = f"fetch({json.dumps(OUTSIDE)}, {{mode: 'no-cors'}}).then(() => 'reached', () => 'blocked')"
+    found = browser.call("Runtime.evaluate", session=True, expression=probe, awaitPromise=True, returnByValue=True)
+    assert found["result"]["value"] == "blocked"
+
+
+def test_no_page_requests_anything_from_outside(pages, server):
+    outside = {
+        page: [u for u in found["requests"] if not u.startswith((server, "data:", "blob:", "about:"))]
+        for page, found in pages.items()
+    }
+    assert {page: urls for page, urls in outside.items() if urls} == {}
+
+
+def test_every_page_renders_its_math_offline(pages):
+    raw = {page: [t for t in ("\\(", "\\[", "$$") if t in found["prose"]] for page, found in pages.items()}
+    assert {page: found for page, found in raw.items() if found} == {}, "raw TeX outside code"
+    assert {page: found["unrendered"] for page, found in pages.items() if found["unrendered"]} == {}
+    assert {page: found["math_errors"] for page, found in pages.items() if found["math_errors"]} == {}
+    assert sum(found["math"] for found in pages.values()) > 0, "no page has a formula: the check checks nothing"
+
+
+def test_the_optimizer_notebook_shows_rendered_math(pages):
+    (page,) = [p for p in pages if p.startswith("notebooks/03_")]
+    assert pages[page]["math"] > 0 and pages[page]["rendered"] >= pages[page]["math"]
+
+
+def test_no_figure_is_shrunk_without_a_link_to_its_full_size(pages):
+    shrunk = {
+        page: [
+            i["src"]
+            for i in found["images"]
+            if i["displayed"] and i["shown"] < i["natural"] / 2 and i["link"] != i["src"]
+        ]
+        for page, found in pages.items()
+    }
+    assert {page: images for page, images in shrunk.items() if images} == {}
+    assert [i["src"] for found in pages.values() for i in found["images"] if not i["loaded"]] == []
+
+
+def test_no_javascript_exception(pages):
+    assert {page: found["exceptions"] for page, found in pages.items() if found["exceptions"]} == {}
+
+
+class _Anchors(html.parser.HTMLParser):
+    """The ids and link targets of one HTML file, read without a browser."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.ids.update(v for k, v in attrs.items() if k == "id" or (tag == "a" and k == "name"))
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+
+def served_file(site: Path, server: str, url: str) -> Path | None:
+    """The file of the site that `url` (on the local server) names, or None when there is none."""
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    target = (site / path.lstrip("/")).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    return target if target.is_file() and target.is_relative_to(site.resolve()) else None
+
+
+def test_every_link_leads_somewhere(site, server, pages):
+    """Every href of every page, and of the pages they lead to, names a file of the site and an id in it."""
+    ids = {server + page: set(found["ids"]) for page, found in pages.items()}
+    todo = [(server + page, link) for page, found in pages.items() for link in found["links"]]
+    dead, seen = [], set()
+    while todo:
+        source, link = todo.pop()
+        url, _, fragment = link.partition("#")
+        if not url.startswith(server) or (source, link) in seen:
+            continue  # a page outside cannot be followed offline
+        seen.add((source, link))
+        target = served_file(site, server, url)
+        if target is None:
+            dead.append(f"{source} -> {link}")
+            continue
+        if target.suffix != ".html":
+            continue
+        if url not in ids:
+            parsed = _Anchors()
+            parsed.feed(target.read_text(encoding="utf-8"))
+            ids[url] = parsed.ids
+            todo.extend((url, urllib.parse.urljoin(url, href)) for href in parsed.links)
+        if fragment and urllib.parse.unquote(fragment) not in ids[url]:
+            dead.append(f"{source} -> {link} (no such anchor)")
+    assert dead == []
+    assert len(seen) > len(pages), "hardly any links followed: the check checks nothing"
