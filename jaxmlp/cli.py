@@ -597,8 +597,6 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MPLBACKEND"] = "Agg"
     if getattr(args, "deterministic", False):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_deterministic_ops=true").strip()
-    if args.command in ("train", "eval", "plot", "study", "explain"):
-        _cache_compilations()
     command = {
         "train": cmd_train,
         "eval": cmd_eval,
@@ -610,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
         "data": cmd_data,
     }[args.command]
     try:
+        if args.command == "train" and not args.resume:
+            config_from_args(args)  # a bad option is answered here, before any framework is imported
+        if args.command in ("train", "eval", "plot", "study", "explain"):
+            _cache_compilations()
         code = command(args)
         sys.stdout.flush()  # a closed pipe (`jaxmlp eval ... | head -1`) shows here, inside the handlers
         return code

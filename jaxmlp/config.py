@@ -11,10 +11,8 @@ import json
 import math
 from importlib import resources
 
-from jaxmlp.data import DATASETS, NORMALIZATIONS
 from jaxmlp.errors import ConfigError
-from jaxmlp.model import ACTIVATIONS, NORMS
-from jaxmlp.optim import OPTIMIZERS, SCHEDULES
+from jaxmlp.names import ACTIVATIONS, DATASETS, NORMALIZATIONS, NORMS, OPTIMIZERS, SCHEDULES
 
 MAX_WIDTH = 65536  # units per hidden layer: wider than any MLP for these images, small enough to allocate
 

@@ -18,10 +18,7 @@ import numpy as np
 from jaxmlp import download
 from jaxmlp.errors import DataError
 from jaxmlp.idx import read_idx
-
-TFDS_DATASETS = download.DATASETS
-DATASETS = TFDS_DATASETS + ("digits",)
-NORMALIZATIONS = ("scale", "standardize")
+from jaxmlp.names import DATASETS, NORMALIZATIONS
 
 # The class names TFDS gives each dataset's labels (tensorflow_datasets/image_classification/mnist.py); MNIST's
 # and digits' classes are their digits, which label themselves.

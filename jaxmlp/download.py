@@ -27,8 +27,8 @@ import time
 import urllib.parse
 
 from jaxmlp.errors import DataError
+from jaxmlp.names import DOWNLOADABLE as DATASETS
 
-DATASETS = ("mnist", "fashion_mnist", "kmnist")
 MIRROR_ENV = "JAXMLP_DATA_MIRROR"  # replaces the registry's base URL: MIRROR/FILENAME, `{dataset}` filled in
 REGISTRY_ENV = "JAXMLP_DATA_REGISTRY"  # a folder of NAME.txt files in TFDS's format, read instead of TFDS's
 PROBE_SECONDS = 2.0  # how long a host gets to answer before the machine counts as offline

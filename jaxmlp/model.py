@@ -15,8 +15,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-ACTIVATIONS = {"relu": nnx.relu, "gelu": nnx.gelu, "tanh": nnx.tanh, "silu": nnx.silu}
-NORMS = ("none", "batch", "layer")
+from jaxmlp.names import ACTIVATIONS
+
+ACTIVATION_FUNCTIONS = dict(zip(ACTIVATIONS, (nnx.relu, nnx.gelu, nnx.tanh, nnx.silu)))
 
 
 class MLP(nnx.Module):
@@ -59,7 +60,7 @@ class MLP(nnx.Module):
 
     def forward(self, x: jax.Array, *, train: bool = False, rngs: nnx.Rngs | None = None):
         """Logits, and the pre-activations of every hidden layer (what each activation function sees)."""
-        act = ACTIVATIONS[self.activation]
+        act = ACTIVATION_FUNCTIONS[self.activation]
         pre = []
         for i, linear in enumerate(self.hidden):
             x = linear(x)

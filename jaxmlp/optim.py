@@ -22,9 +22,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "warmup_cosine")
-
 
 def make_schedule(lr: float, schedule: str, total_steps: int, warmup_steps: int = 0) -> optax.Schedule:
     if schedule == "constant":

@@ -16,7 +16,7 @@ from flax import nnx
 from jaxmlp import plots
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset
-from jaxmlp.model import NORMS
+from jaxmlp.names import NORMS
 from jaxmlp.studies.common import (
     StudyOptions,
     fit_quietly,

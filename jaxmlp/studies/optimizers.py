@@ -19,7 +19,7 @@ import optax
 
 from jaxmlp import plots
 from jaxmlp.config import TrainConfig
-from jaxmlp.optim import OPTIMIZERS
+from jaxmlp.names import OPTIMIZERS
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import (
     StudyOptions,
