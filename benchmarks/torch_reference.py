@@ -16,13 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
+# Each as jaxmlp's optimizer of the same name builds it (jaxmlp/optim.py), from (params, lr, momentum, weight
+# decay): weight decay is L2 added to the gradient, except AdamW's, which is decoupled.
 OPTIMIZERS = {
-    "sgd": lambda p, lr: torch.optim.SGD(p, lr=lr),
-    "momentum": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9),
-    "nesterov": lambda p, lr: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
-    "rmsprop": lambda p, lr: torch.optim.RMSprop(p, lr=lr),
-    "adam": lambda p, lr: torch.optim.Adam(p, lr=lr),
-    "adamw": lambda p, lr: torch.optim.AdamW(p, lr=lr, weight_decay=1e-2),
+    "sgd": lambda p, lr, mu, wd: torch.optim.SGD(p, lr=lr, weight_decay=wd),
+    "momentum": lambda p, lr, mu, wd: torch.optim.SGD(p, lr=lr, momentum=mu, weight_decay=wd),
+    "nesterov": lambda p, lr, mu, wd: torch.optim.SGD(p, lr=lr, momentum=mu, nesterov=True, weight_decay=wd),
+    "rmsprop": lambda p, lr, mu, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd),
+    "adam": lambda p, lr, mu, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd),
+    "adamw": lambda p, lr, mu, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd),
 }
 
 
@@ -52,9 +54,11 @@ def load_flax_params(model: MLP, params) -> None:
             linear.bias.copy_(torch.from_numpy(np.array(biases[name])))
 
 
-def train_steps(model: MLP, optimizer: str, lr: float, batches) -> list[float]:
+def train_steps(
+    model: MLP, optimizer: str, lr: float, batches, momentum: float = 0.9, weight_decay: float = 0.0
+) -> list[float]:
     """Train on the given (x, y) batches; return every step's loss."""
-    opt = OPTIMIZERS[optimizer](model.parameters(), lr)
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr, momentum, weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     losses = []
     for x, y in batches:

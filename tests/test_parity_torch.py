@@ -29,17 +29,28 @@ def batches():
 
 
 @pytest.mark.parametrize(
-    "optimizer, lr",
-    [("sgd", 0.05), ("momentum", 0.01), ("nesterov", 0.01), ("rmsprop", 1e-4), ("adam", 1e-3), ("adamw", 1e-3)],
+    "optimizer, lr, momentum, weight_decay",
+    [
+        ("sgd", 0.05, 0.9, 0.0),
+        ("momentum", 0.01, 0.9, 0.0),
+        ("nesterov", 0.01, 0.9, 0.0),
+        ("rmsprop", 1e-4, 0.9, 0.0),
+        ("adam", 1e-3, 0.9, 0.0),
+        ("adamw", 1e-3, 0.9, 1e-2),
+        # Options away from their defaults, so each one's value (not only its default) is checked.
+        ("sgd", 0.05, 0.9, 5e-2),
+        ("momentum", 0.02, 0.5, 0.0),
+        ("nesterov", 0.01, 0.7, 1e-2),
+        ("adam", 1e-3, 0.9, 5e-2),
+    ],
 )
-def test_losses_and_parameters_agree_step_by_step(batches, optimizer, lr):
+def test_losses_and_parameters_agree_step_by_step(batches, optimizer, lr, momentum, weight_decay):
     from jaxmlp.data import Dataset
 
     x0, y0 = batches[0]
     ds = Dataset("padded-digits", x0, y0, x0, y0, (28, 28), 10, 0.0)
-    config = TrainConfig(
-        optimizer=optimizer, lr=lr, weight_decay=1e-2 if optimizer == "adamw" else 0.0, batch_size=64
-    ).validate()
+    options = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay, batch_size=64)
+    config = TrainConfig(**options).validate()
     program, state = init(config, ds)
     model = MLP()
     load_flax_params(model, state.params)
@@ -49,7 +60,7 @@ def test_losses_and_parameters_agree_step_by_step(batches, optimizer, lr):
     for x, y in batches[:STEPS]:
         state, stats = step(state, x, y)
         ours.append(float(stats["loss"]))
-    theirs = train_steps(model, optimizer, lr, batches[:STEPS])
+    theirs = train_steps(model, optimizer, lr, batches[:STEPS], momentum, weight_decay)
     np.testing.assert_allclose(ours, theirs, rtol=1e-5)
     assert ours[-1] < ours[0]  # and it is training, not agreeing on a constant
     linears = [m for m in model.net if isinstance(m, torch.nn.Linear)]
