@@ -153,3 +153,41 @@ def test_the_shuffle_program_is_epoch_permutation():
     key = jax.random.key_data(jax.random.key(7))
     for epoch in range(3):
         assert np.array_equal(shuffle(key, epoch, 1000, 15, 64), epoch_permutation(key, epoch, 1000, 15, 64))
+
+
+def test_train_accuracy_is_the_count_of_right_answers_over_the_samples_seen(tmp_path, digits):
+    """The epoch row's train_accuracy, recounted independently: replay the epoch's batches through the model in
+    train mode, before each step, and count argmax == label over every sample the epoch trained on."""
+    from flax import nnx
+
+    from jaxmlp.train import initial_state, make_program, shuffle, train_step
+
+    cfg = TrainConfig(dataset="digits", epochs=1, batch_size=32, hidden=(16,)).validate()
+    row = fit(cfg, digits, progress=False, verbose=False).metrics[0]
+    program = make_program(cfg, digits)
+    state = initial_state(cfg, digits.num_features, digits.num_classes, program.tx)
+    steps = program.steps_per_epoch
+    perm = np.asarray(shuffle(state.key, 0, program.num_train, steps, cfg.batch_size)).reshape(steps, cfg.batch_size)
+    step, right = jax.jit(lambda s, x, y: train_step(program, s, x, y)), 0
+    for idx in perm:
+        x, y = digits.x_train[idx], digits.y_train[idx]
+        model = nnx.merge(program.graphdef, state.params, state.batch_stats)
+        right += int((np.argmax(model(x, train=True), -1) == y).sum())
+        state, _ = step(state, x, y)
+    assert row["train_accuracy"] == pytest.approx(right / (steps * cfg.batch_size), abs=1e-12)
+
+
+def test_every_random_stream_has_keys_of_its_own():
+    """Epoch e's shuffle, step s's dropout and the probe's draw never share a key, whatever the index; and a
+    stream's key depends on its own index only, so drawing more from one stream moves no other."""
+    from jaxmlp.train import STREAMS, random_stream
+
+    root = jax.random.key_data(jax.random.key(0))
+    draws = {
+        (name, i): tuple(np.asarray(jax.random.bits(random_stream(root, name, i), (4,))))
+        for name in STREAMS
+        for i in range(5)
+    }
+    assert len(set(draws.values())) == len(draws)  # 15 distinct keys: no two (stream, index) pairs share one
+    again = {(name, i): tuple(np.asarray(jax.random.bits(random_stream(root, name, i), (4,)))) for name, i in draws}
+    assert again == draws
