@@ -53,7 +53,7 @@ def test_train_vs_eval_is_shown_in_pytorch(run):
     cell = next(c for c in code(run) if "net.train()" in c.source and "net.eval()" in c.source)
     out = text(cell)
     train = float(re.search(r"train mode, two calls: max \|difference\| = ([\d.]+)", out).group(1))
-    evals = [float(v) for v in re.findall(r"eval mode.*?: max \|difference\| = ([\d.]+)", out)]
+    evals = [float(v) for v in re.findall(r"eval mode.*?:\s+max \|difference\| = ([\d.]+)", out)]
     assert train > 0 and evals == [0.0, 0.0], out  # random in train mode; deterministic, = no dropout, in eval
     assert "model.training after eval(): False" in out
 
