@@ -112,7 +112,7 @@ That test-time network is not the average of the $2^n$ thinned networks. When th
 softmax layer, it equals their normalized *geometric* mean exactly (the logits are linear in the mask, so averaging
 log-probabilities over masks is evaluating at the mean mask; Hinton et al. 2012); with more layers after the dropout
 it is an approximation. Below it is compared with Monte-Carlo averaging of K sampled networks (the arithmetic mean of
-their softmax outputs), as in Srivastava et al. 2014, section 7.5. Notebook 3 (`docs/notebooks/03_optimizers.md`)
+their softmax outputs), as in Srivastava et al. 2014, section 7.5. Notebook 4 (`docs/notebooks/04_dropout.md`)
 derives this and checks it by enumerating every mask of a small network."""
 
 
@@ -122,66 +122,93 @@ def run(options: StudyOptions) -> str:
     epochs = options.epochs or (3 if options.quick else 30)
     hidden = (64,) if options.quick else (512, 512)  # wide enough to overfit, so there is a gap to close
     seeds = 1 if options.quick else max(options.seeds, 3)  # quick: a smoke test, one seed
-    runs, curves, rows = {}, {}, []
+    runs, curves = {}, {}
     for p in RATES:
         configs = [TrainConfig(dropout=p, hidden=hidden, epochs=epochs, seed=s).validate() for s in range(seeds)]
         runs[p] = [fit_quietly(c, ds, eval_train=True) for c in configs]
         if p > 0:
             curves[p] = [ensemble_accuracy(c, ds, o.state, seed=c.seed) for c, o in zip(configs, runs[p])]
-        rows.append(_row(p, runs[p], curves.get(p)))
-        log(
-            f"dropout {p}: "
-            + ", ".join(f"{h} {v}" for h, v in zip(TABLE_HEADER[1:4], rows[-1][1:4]))
-            + f" ({INTERVAL})"
-        )
+        log(f"dropout {p}: test accuracy {cell([o.metrics[-1]['test_accuracy'] for o in runs[p]])} ({INTERVAL})")
     figures = {"dropout_gap.png": _gap_figure(runs), "dropout_ensemble.png": _ensemble_figure(curves)}
-    results = {
-        "dataset": ds.name,
-        "epochs": epochs,
-        "hidden": hidden,
-        "seeds": seeds,
-        "runs": {str(p): [o.metrics for o in outs] for p, outs in runs.items()},
-        "ensemble": {str(p): [{"k_accuracy": a, "rescaled": r} for a, r in c] for p, c in curves.items()},
-    }
-    sections = [("Smoke test", SMOKE_TEST)] * options.quick + _sections(ds, hidden, epochs, seeds, rows)
-    return write_report(out, "Dropout: why it helps, and when", sections, figures, to_jsonable(results))
+    results = to_jsonable(
+        {
+            "dataset": ds.name,
+            "train_images": len(ds.y_train),
+            "epochs": epochs,
+            "hidden": hidden,
+            "seeds": seeds,
+            "runs": {str(p): [o.metrics for o in outs] for p, outs in runs.items()},
+            "ensemble": {str(p): [{"k_accuracy": a, "rescaled": r} for a, r in c] for p, c in curves.items()},
+        }
+    )
+    sections = [("Smoke test", SMOKE_TEST)] * options.quick + report_sections(results)
+    return write_report(out, TITLE, sections, figures, results)
+
+
+TITLE = "Dropout: why it helps, and when"
 
 
 TABLE_HEADER = ["p", "train acc", "test acc", "test loss", "gap", f"average of {K_MAX} masks", "test-time net"]
 
 
-def _row(p: float, outs: list, curves: list | None) -> list:
-    last = [o.metrics[-1] for o in outs]
+def _row(p: str, last: list[dict], ensemble: list[dict] | None) -> list:
+    """One table row from the final epoch of each seed (`last`) and, for p > 0, the ensemble curves."""
     train_acc = [r["train_eval_accuracy"] for r in last]
     test_acc = [r["test_accuracy"] for r in last]
     return [
-        p,
+        float(p),
         cell(train_acc),
         cell(test_acc),
         cell([r["test_loss"] for r in last]),
         cell(np.subtract(train_acc, test_acc)),
-        cell([a[-1] for a, _ in curves]) if curves else "—",
-        cell([r for _, r in curves]) if curves else "—",
+        cell([e["k_accuracy"][-1] for e in ensemble]) if ensemble else "—",
+        cell([e["rescaled"] for e in ensemble]) if ensemble else "—",
     ]
 
 
-def _sections(ds, hidden, epochs: int, seeds: int, rows: list) -> list[tuple[str, str]]:
+def compare_to_no_dropout(last: dict[str, list[dict]]) -> str:
+    """What the runs show about each p > 0 against p = 0: test accuracy and loss, separated only where intervals are."""
+    base = last["0.0"]
+    fit = mean_interval([r["train_eval_accuracy"] for r in base])[0]
+    parts = []
+    for p, rows in last.items():
+        if p == "0.0":
+            continue
+        says = []
+        for key, better in (("test_accuracy", 1), ("test_loss", -1)):
+            (m, h), (m0, h0) = mean_interval([r[key] for r in rows]), mean_interval([r[key] for r in base])
+            if m - h > m0 + h0 or m + h < m0 - h0:
+                says.append(f"{'better' if (m - m0) * better > 0 else 'worse'} {key.replace('_', ' ')}")
+            else:
+                says.append(f"no separable difference in {key.replace('_', ' ')}")
+        parts.append(f"p = {float(p):g}: " + " and ".join(says))
+    return (
+        f"Without dropout the network fits its training set (train accuracy {fit:.4f}, eval mode). Against p = 0, "
+        + "; ".join(parts)
+        + " (intervals over the seeds, as in the table). Fitting the training set perfectly does not by itself mean "
+        "that dropout pays off: that is a measurement, made here rate by rate. Where two intervals overlap, these "
+        "seeds do not separate the rates."
+    )
+
+
+def report_sections(results: dict) -> list[tuple[str, str]]:
+    """The report's sections, from `results` as written to results.json (so a report can be rebuilt from it)."""
+    last = {p: [rows[-1] for rows in per_seed] for p, per_seed in results["runs"].items()}
+    rows = [_row(p, last[p], results["ensemble"].get(p)) for p in results["runs"]]
+    n_train = results.get("train_images")
     return [
         (
             "Setup",
-            f"Dataset **{ds.name}** ({len(ds.y_train)} training images), MLP with hidden layers {hidden}, "
-            f"Adam 1e-3, batch 64, {epochs} epochs, dropout after every hidden layer, {seeds} seeds per rate. Train "
-            "accuracy is measured in eval mode (dropout off), like the test accuracy, so the two are comparable. "
-            "Every cell is the mean over seeds ± the half-width of its 95% t-interval.",
+            f"Dataset **{results['dataset']}**"
+            + (f" ({n_train} training images)" if n_train else "")
+            + f", MLP with hidden layers {tuple(results['hidden'])}, Adam 1e-3, batch 64, {results['epochs']} epochs, "
+            f"dropout after every hidden layer, {results['seeds']} seeds per rate. Train accuracy is measured in eval "
+            "mode (dropout off), like the test accuracy, so the two are comparable. Every cell is the mean over "
+            "seeds ± the half-width of its 95% t-interval.",
         ),
         ("What dropout does", WHAT_DROPOUT_DOES),
         ("Results", markdown_table(TABLE_HEADER, rows)),
-        (
-            "Train vs test",
-            "![gap](dropout_gap.png)\n\nDropout pays off when a network would otherwise memorize its training set "
-            "(a large gap without it, as with few images per parameter and many epochs). Read the table's intervals "
-            "before reading a difference: where two intervals overlap, these seeds do not separate the rates.",
-        ),
+        ("Train vs test", "![gap](dropout_gap.png)\n\n" + compare_to_no_dropout(last)),
         (
             "The ensemble view",
             "![ensemble](dropout_ensemble.png)\n\nAveraging the softmax outputs of K networks with independently "

@@ -146,12 +146,13 @@ WHAT_THEY_COMPUTE = r"""For a pre-activation $z$ (one hidden layer, a batch of $
 
 Why that helps is not settled by "it removes internal covariate shift" (the change of a layer's input distribution as
 the layers before it train, Ioffe & Szegedy's motivation). Santurkar et al. (2018) measured that shift as the change
-in a layer's gradient caused by updating the layers before it, found batch norm does not reduce it, and found instead
-that the loss and its gradient change more predictably along a step (a smoother landscape). Two mechanisms are
-simple to verify: batch norm makes the layer before it scale-invariant (weights × 10: same output, gradient ÷ 10,
-so growing weights shrink their own effective step), and standardized inputs keep the next layer's curvature from
-depending on how large the weights have grown. Notebook 3 (`docs/notebooks/03_optimizers.md`) measures Santurkar et
-al.'s statistics with and without batch norm and checks the scale invariance."""
+in a layer's gradient caused by updating the layers before it, found batch norm does not reduce it, and proposed
+instead that it makes the landscape smoother, measured by the loss variation along a step, the gradient change, and
+the effective β-smoothness (the gradient change divided by the distance moved). Notebook 5
+(`docs/notebooks/05_normalization.md`) measures those statistics with and without batch norm on this MLP, with their
+intervals, and there they do not show batch norm smoother. One mechanism is simple to verify: batch norm makes the
+layer before it scale-invariant (weights × 10: same output, gradient ÷ 10, so growing weights shrink their own
+effective step); the notebook checks it."""
 
 
 def run(options: StudyOptions) -> str:
