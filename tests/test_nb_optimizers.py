@@ -65,7 +65,7 @@ def test_every_prediction_is_answered_only_in_a_collapsed_reveal(run):
     predictions = [i for i, c in enumerate(cells) if c.source.startswith("prediction = None")]
     assert len(predictions) >= 4
     for i in predictions:
-        assert "check(prediction" in cells[i].source and "Answer:" not in output_text(cells[i])
+        assert re.search(r"check\(\s*prediction", cells[i].source) and "Answer:" not in output_text(cells[i])
         reveal = cells[i + 1]
         assert reveal.source.strip() == "reveal()" and "hide-output" in tags(reveal)
         assert reveal.metadata["jupyter"]["outputs_hidden"] is True and "Answer:" in output_text(reveal)
