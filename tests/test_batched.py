@@ -28,3 +28,14 @@ def test_runs_start_from_the_seeds_initialization_and_learn():
         np.testing.assert_array_equal(a[0, 0], b)  # lr 0: nothing moves
     trained = train_grid(Spec("adam", hidden=(16,), epochs=5, batch_size=32), DATA, [1e-2], [3])
     assert trained["test_accuracy"][0, 0, -1] > 0.6 > frozen["test_accuracy"][0, 0, -1]
+
+
+def test_a_warmup_schedule_starts_at_learning_rate_zero_then_rises():
+    """warmup_cosine's first step has lr 0 (the second batch's loss is the untrained one), its second does not."""
+    spec = Spec("sgd", hidden=(16,), epochs=1, batch_size=32)
+    frozen = train_grid(spec, DATA, [0.0], [2])["step_loss"][0, 0]
+    warm = train_grid(Spec(**{**spec.__dict__, "schedule": "warmup_cosine", "warmup_steps": 4}), DATA, [0.5], [2])
+    constant = train_grid(spec, DATA, [0.5], [2])["step_loss"][0, 0]
+    loss = warm["step_loss"][0, 0]
+    np.testing.assert_allclose(loss[:2], frozen[:2], rtol=1e-6)  # step 1 moved nothing
+    assert loss[2] != frozen[2] and loss[1] != constant[1]  # step 2 moved; a constant lr moves at step 1

@@ -3,7 +3,7 @@
 A sweep of learning rates times seeds run as separate `jaxmlp.loop.fit` calls is, on a CPU, mostly
 compile time: each call builds its own program. Here the learning rate and the seed are traced
 arguments, so `jax.vmap` runs the whole grid in one program, and the epochs run in one `lax.scan`.
-Everything else (architecture, optimizer, dropout rate, normalization, loss scale) is static: one
+Everything else (architecture, optimizer, schedule, dropout rate, normalization, loss scale) is static: one
 compile per `Spec`. The model is `jaxmlp.model.MLP` and the optimizer `jaxmlp.optim.make_optimizer`,
 the very pieces `jaxmlp train` uses; shuffling and dropout keys are derived from the seed.
 """
@@ -20,7 +20,7 @@ import optax
 from flax import nnx
 
 from jaxmlp.model import MLP
-from jaxmlp.optim import make_optimizer
+from jaxmlp.optim import make_optimizer, make_schedule
 from jaxmlp.train import cross_entropies
 
 
@@ -36,6 +36,8 @@ class Spec:
     norm: str = "none"
     weight_decay: float = 0.0
     loss_scale: float = 1.0  # the loss is multiplied by this (gradient-scale invariance); reported losses are not
+    schedule: str = "constant"  # one of jaxmlp.optim.SCHEDULES: the learning rate over the run's steps, peak = lr
+    warmup_steps: int = 0  # for "warmup_cosine"
 
 
 def _model(spec: Spec, num_features: int, num_classes: int, key: jax.Array) -> MLP:
@@ -64,8 +66,11 @@ def _train_one(spec: Spec, num_classes: int, data: dict, lr: jax.Array, seed: ja
     """One run: `spec.epochs` epochs of shuffled minibatches; per epoch, every split in `data` evaluated."""
     x, y = data["train"]
     graphdef, params, stats = init_params(spec, x.shape[1], num_classes, seed)
-    tx = make_optimizer(spec.optimizer, lr, weight_decay=spec.weight_decay)
     steps = x.shape[0] // spec.batch_size
+    if spec.schedule != "constant":  # the schedule's shape with peak 1, times the traced peak lr
+        unit, peak = make_schedule(1.0, spec.schedule, spec.epochs * steps, spec.warmup_steps), lr
+        lr = lambda count: peak * unit(count)  # noqa: E731
+    tx = make_optimizer(spec.optimizer, lr, weight_decay=spec.weight_decay)
     run_key = jax.random.split(jax.random.key(seed))[1]
 
     def step(carry, inputs):

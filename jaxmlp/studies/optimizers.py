@@ -1,8 +1,9 @@
 """`jaxmlp study optimizers`: SGD, momentum, Nesterov, RMSProp, Adam and AdamW on the same MLP and data.
 
 Each optimizer gets its best learning rate from a small grid (chosen on a
-validation split, never on the test set), then trains with several seeds;
-curves show mean ± std. Two more views: paths on 2-D surfaces, and Adam's
+validation split with seed TUNING_SEED, never on the test set), then trains
+with several fresh seeds (FINAL_SEED, FINAL_SEED + 1, ...), none of them the
+tuning seed; curves show mean ± std. Two more views: paths on 2-D surfaces, and Adam's
 per-parameter step sizes against SGD's single one.
 
 `--quick` is a smoke test: one preset learning rate per optimizer (no tuning), a
@@ -44,6 +45,8 @@ LR_GRIDS = {
     "adamw": [3e-4, 1e-3, 3e-3],
 }
 BATCH_SIZE = 64  # the user's
+TUNING_SEED = 0  # the seed of every tuning run
+FINAL_SEED = 100  # the final runs use FINAL_SEED, FINAL_SEED + 1, ...: seeds the tuning never saw
 QUICK_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "rmsprop": 1e-3, "adam": 1e-3, "adamw": 1e-3}
 COLORS = dict(zip(OPTIMIZERS, plt.get_cmap("tab10").colors))
 # Nesterov and AdamW run nearly on top of momentum and Adam: dashed, so the solid curve stays visible underneath.
@@ -231,11 +234,11 @@ def _train_optimizer(options: StudyOptions, ds, name: str, seeds: int) -> tuple[
     else:
         scores = {}
         for lr in LR_GRIDS[name]:
-            o = fit_quietly(_config(options, name, lr, 0, val=True), ds)
+            o = fit_quietly(_config(options, name, lr, TUNING_SEED, val=True), ds)
             scores[lr] = o.metrics[-1]["val_loss"] if o is not None else np.inf
             log(f"{name:9s} lr {lr:<7g} validation loss {scores[lr]:.4f}")
         lr = min(scores, key=scores.get)
-    outs = [fit_quietly(_config(options, name, lr, seed, val=False), ds) for seed in range(seeds)]
+    outs = [fit_quietly(_config(options, name, lr, seed, val=False), ds) for seed in final_seeds(seeds)]
     acc = np.array([o.metrics[-1]["test_accuracy"] for o in outs])
     result = {
         "grid": scores,
@@ -247,6 +250,11 @@ def _train_optimizer(options: StudyOptions, ds, name: str, seeds: int) -> tuple[
     }
     log(f"{name:9s} lr {lr:g}: test accuracy {cell(acc)} ({INTERVAL} over {seeds} seeds)")
     return lr, outs, result
+
+
+def final_seeds(n: int) -> list[int]:
+    """The seeds of the final runs: n fresh ones, disjoint from the tuning seed."""
+    return list(range(FINAL_SEED, FINAL_SEED + n))
 
 
 def _surface_paths() -> tuple[dict, list]:
@@ -281,7 +289,10 @@ def run(options: StudyOptions) -> str:
 
     eff, adam_step, m_hat = adam_step_sizes(runs["adam"][0].state.opt_state, lrs["adam"])
     sgd_step = lrs["sgd"] * m_hat  # SGD's step for the same (smoothed) gradient, at its own lr
-    results["adam_effective_lr_percentiles"] = dict(zip(["p5", "p50", "p95"], np.percentile(eff, [5, 50, 95])))
+    results["adam_effective_lr_percentiles"] = dict(
+        zip(["p1", "p5", "p50", "p95", "p99", "max"], [*np.percentile(eff, [1, 5, 50, 95, 99]), eff.max()])
+    )
+    results["adam_lr_over_eps"] = lrs["adam"] / 1e-8
     results["adam_largest_step_over_lr"] = float(adam_step.max() / lrs["adam"])
     epoch_steps = steps_per_epoch(len(ds.y_train), BATCH_SIZE)
     figures = {
@@ -322,7 +333,8 @@ def _sections(options: StudyOptions, ds, seeds: int, results: dict) -> list[tupl
             "Setup",
             f"Dataset **{ds.name}**, {len(ds.y_train)} training images, MLP {ds.num_features}-"
             f"{'-'.join(map(str, setup.hidden))}-{ds.num_classes}, batch {setup.batch_size}, "
-            f"{setup.epochs} epochs. {choice}, then {seeds} seeds were trained on all training images. "
+            f"{setup.epochs} epochs. {choice}, with seed {TUNING_SEED}; then {seeds} fresh seeds "
+            f"({', '.join(map(str, final_seeds(seeds)))}) were trained on all training images. "
             "Wall times exclude compilation.",
         ),
         ("Update rules", UPDATE_RULES),
@@ -370,9 +382,10 @@ def _surfaces_text(rows: list, steps: dict) -> str:
         "steep direction, so it crawls along the flat one; momentum accumulates speed along x. RMSProp, which "
         f"rescales each coordinate by its own gradient scale, is fastest ({steps.get('rmsprop')} steps); Adam "
         f"({steps.get('adam')}) is no faster than momentum ({steps.get('momentum')}). The valley's axes are the "
-        "coordinate axes, the best case for a per-coordinate rescaling. RMSProp and Adam are not rotation-invariant "
-        "(SGD and momentum are): on the same valley rotated by 45°, RMSProp's edge disappears (measured in "
-        "notebook 3). On the saddle (learning rates "
+        "coordinate axes, the best case for a per-coordinate rescaling. A per-coordinate rescaling is not "
+        "rotation-invariant (SGD and momentum are): on the same valley rotated by 45°, RMSProp's edge disappears "
+        "(measured in notebook 3, `docs/notebooks/03_optimizers.md`; the evidence there is RMSProp's, since Adam is "
+        "no faster than momentum in either orientation). On the saddle (learning rates "
         "from the valley), the adaptive methods escape along y fastest because they normalize the tiny initial "
         "gradient there."
     )
@@ -380,13 +393,16 @@ def _surfaces_text(rows: list, steps: dict) -> str:
 
 def _step_size_text(results: dict) -> str:
     largest = results["adam_largest_step_over_lr"]
+    p = results["adam_effective_lr_percentiles"]
     return (
         "![steps](adam_step_sizes.png)\n\nLeft: Adam's effective learning rate lr/(√v̂+ε) at the end of "
-        "training. Its spread over orders of magnitude is not a spread of steps: the extremes are parameters "
-        "whose gradient is (almost) always zero, such as the incoming weights of a hidden unit that is never "
-        "active, where √v̂ ≈ 0 and ε sets the value (up to lr/ε), while m̂ ≈ 0 keeps the step itself near zero. "
-        "What Adam bounds is the step (Kingma & Ba 2015, §2.1): |Δ| = lr·|m̂|/(√v̂+ε) ≤ lr·(1−β₁)/√(1−β₂) "
-        "≈ 3.2·lr in their sparse case (a gradient zero at every step but the last), and about lr or less "
-        "usually; over all gradient sequences the bound is ≈ 7.3·lr (Cauchy–Schwarz; notebook 3). Right: the "
-        f"steps themselves; the largest here is {largest:.3g}·lr."
+        f"training (one seed). The bulk already spans orders of magnitude: the middle 98% of parameters lie between "
+        f"{p['p1']:.2g} and {p['p99']:.2g} (median {p['p50']:.2g}). Only the tail above that, up to lr/ε = "
+        f"{results['adam_lr_over_eps']:.0e} (largest here {p['max']:.2g}), comes from parameters whose gradient is "
+        "≈ 0, such as the incoming weights of a hidden unit that is never active: there √v̂ ≈ 0 and ε sets the "
+        "value, while m̂ ≈ 0 keeps the step itself near zero. What Adam bounds is the step (Kingma & Ba 2015, "
+        "§2.1): |Δ| = lr·|m̂|/(√v̂+ε) ≤ lr·(1−β₁)/√(1−β₂) ≈ 3.16·lr in their sparse case (a gradient zero at every "
+        "step but the last), and about lr or less usually; over all gradient sequences the bound is ≈ 7.27·lr "
+        "(Cauchy–Schwarz; notebook 3). Right: the steps themselves; the largest here is "
+        f"{largest:.3g}·lr."
     )
