@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 import weakref
 
@@ -20,9 +21,39 @@ import numpy as np
 
 _grad_enabled = [True]
 _default_dtype = [np.dtype(np.float32)]  # torch.get_default_dtype(): what Python floats become
-_tangents = [None]  # inside forward_ad.dual_level(): a weak dict, tensor -> its tangent (an array)
+_tangents = [None]  # inside forward_ad.dual_level(): a TangentTable, tensor -> its tangent (an array)
 _anomaly = [False, True]  # anomaly mode: (enabled, check_nan)
 _saved_tensors_hooks: list = []  # (pack, unpack) pairs, innermost last: autograd.graph.saved_tensors_hooks
+
+
+class TangentTable:
+    """tensor -> tangent, keyed by identity and holding tensors weakly (a WeakKeyDictionary would compare keys
+    with `==`, which on tensors is elementwise)."""
+
+    def __init__(self):
+        self._items: dict[int, tuple] = {}
+        self.originals: dict[int, object] = {}  # id(tangent array) -> the tensor make_dual was given
+
+    def _forget(self, key: int):
+        return lambda _ref: self._items.pop(key, None)
+
+    def __setitem__(self, t, tangent) -> None:
+        self._items[id(t)] = (weakref.ref(t, self._forget(id(t))), tangent)
+
+    def get(self, t, default=None):
+        item = self._items.get(id(t))
+        return default if item is None or item[0]() is not t else item[1]
+
+    def __getitem__(self, t):
+        return self._items[id(t)][1]
+
+    def __contains__(self, t) -> bool:
+        item = self._items.get(id(t))
+        return item is not None and item[0]() is t
+
+    def pop(self, t, default=None):
+        item = self._items.pop(id(t), None)
+        return default if item is None else item[1]
 
 
 def is_grad_enabled() -> bool:
@@ -42,12 +73,18 @@ def get_default_dtype() -> np.dtype:
 
 
 class _GradMode:
-    """Sets grad mode inside a `with` block, or around every call of a decorated function.
+    """Sets grad mode inside a `with` block, or around every call of a decorated function (torch's
+    `_DecoratorContextManager`): `@no_grad()` and bare `@no_grad` both decorate, and a decorated generator runs
+    each of its steps in the mode, handing the caller's mode back at every `yield`.
 
     A class rather than a generator (cheaper to enter); `no_grad` and `enable_grad` differ only in `enabled`.
     """
 
     enabled: bool
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)  # bare `@no_grad`: decorate at once
 
     def __enter__(self):
         self._prev = _grad_enabled[0]
@@ -56,13 +93,47 @@ class _GradMode:
     def __exit__(self, *exc):
         _grad_enabled[0] = self._prev
 
+    def clone(self):
+        return type(self)()
+
     def __call__(self, fn):
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(self, fn)
+
         @functools.wraps(fn)
         def in_mode(*args, **kwargs):
-            with type(self)():  # a fresh one per call: a recursive call must restore its own caller's mode
+            with self.clone():  # a fresh one per call: a recursive call must restore its own caller's mode
                 return fn(*args, **kwargs)
 
         return in_mode
+
+
+def _wrap_generator(mode: _GradMode, fn):
+    """Each step of the generator (next, send, throw, close) runs in `mode`; the caller's mode is back at yield."""
+
+    @functools.wraps(fn)
+    def generator(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with mode.clone():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with mode.clone():
+                        gen.close()
+                    raise
+                except BaseException as error:
+                    with mode.clone():
+                        response = gen.throw(error)
+                else:
+                    with mode.clone():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return generator
 
 
 class no_grad(_GradMode):
@@ -75,6 +146,23 @@ class enable_grad(_GradMode):
     """Ops inside record a graph again, e.g. inside a `no_grad` block (torch.enable_grad)."""
 
     enabled = True
+
+
+class set_grad_enabled(_GradMode):
+    """Sets grad mode at once (as a function call) and back at the end of a `with` block (torch.set_grad_enabled)."""
+
+    def __new__(cls, mode: bool):
+        return object.__new__(cls)
+
+    def __init__(self, mode: bool):
+        self._prev, self.enabled = _grad_enabled[0], bool(mode)
+        _grad_enabled[0] = self.enabled
+
+    def __enter__(self):
+        pass
+
+    def clone(self):
+        return type(self)(self.enabled)
 
 
 class _VersionCounter:
@@ -114,12 +202,13 @@ class Tensor:
         "_backward_hooks",
         "_post_accumulate_grad_hooks",
         "_output_nr",
+        "_base",
         "__weakref__",
     )
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = data if dtype is None and type(data) is np.ndarray else np.asarray(data, dtype=dtype)
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.data.dtype.kind not in "fc":
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
         self._requires_grad = requires_grad
         self._grad: Tensor | None = None
@@ -130,6 +219,7 @@ class Tensor:
         self._backward_hooks = None  # a leaf's tensor hooks (a non-leaf's live on its grad_fn)
         self._post_accumulate_grad_hooks = None
         self._output_nr = 0  # which output of grad_fn this is: always 0 but for a custom Function's outputs
+        self._base = None  # the tensor whose memory this one views (basic indexing), as torch's `_base`
 
     # --- autograd attributes ---------------------------------------------
     @property
@@ -139,7 +229,14 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self.grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+            if value:
+                return  # a non-leaf already requires grad
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
+                "in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        if value and self.data.dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = value
 
     def requires_grad_(self, value: bool = True) -> Tensor:
@@ -158,7 +255,26 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
+        if value is not None:  # (torch's THPVariable_set_grad)
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
+            if value is self:
+                raise RuntimeError("can't assign Variable as its own grad")
+            if value.dtype != self.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value.shape != self.shape:
+                raise RuntimeError("assigned grad has data of a different size")
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
 
     @property
     def _version(self) -> int:
@@ -216,10 +332,10 @@ class Tensor:
         self._post_accumulate_grad_hooks.append(hook)
         return RemovableHandle(self._post_accumulate_grad_hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         from tracer.autograd import backward
 
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
         """Same data, same version counter, no history."""
@@ -231,8 +347,34 @@ class Tensor:
     def item(self):
         return self.data.item()
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """A leaf with copies of the data and `.grad`; hooks stay with the original (as torch's deepcopy)."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the "
+                "moment.  If you were attempting to deepcopy a module, this may be because of a torch.nn.utils."
+                "weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001"
+            )
+        out = Tensor(self.data.copy(), requires_grad=self._requires_grad)
+        if self._grad is not None:
+            out._grad = Tensor(self._grad.data.copy())
+        memo[id(self)] = out
+        return out
+
+    def new(self, *shape) -> Tensor:
+        """A new tensor of this one's dtype (torch's legacy `Tensor.new`), zero-filled."""
+        return Tensor(np.zeros(_shape(shape), self.dtype))
+
     def numpy(self) -> np.ndarray:
-        if self.requires_grad:
+        if self.requires_grad and _grad_enabled[0]:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self.data
 
@@ -264,9 +406,12 @@ class Tensor:
     def __repr__(self):
         extra = (
             f", grad_fn=<{self.grad_fn.name()}>"
-            if self.grad_fn
+            if self.grad_fn is not None
             else (", requires_grad=True" if self._requires_grad else "")
         )
+        tangent = None if _tangents[0] is None else _tangents[0].get(self)
+        if tangent is not None:
+            extra += f", tangent={np.array2string(tangent, separator=', ')}"
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         return f"tensor({body}{extra})"
 

@@ -5,8 +5,8 @@ Each ported test takes `T` and reads `torch = T.torch`, `self = T`: its body the
 assertRaisesRegex, ...) and nothing of autograd. As PyTorch's autograd tests do, both run with float64 as the
 default dtype.
 
-`@pytest.mark.xfail_tracer(reason)` marks a port whose tracer side is a known remaining failure: xfail(strict=True) on the
-tracer side only, so the torch side still runs and an unexpected pass is reported.
+`@pytest.mark.xfail_tracer(reason)` marks a port whose tracer side is a known remaining failure: xfail(strict=True)
+on the tracer side only, so the torch side still runs and an unexpected pass is reported.
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ class Scaffold:
             for x, y in zip(a, b):
                 self.assertEqual(x, y, msg, atol=atol, rtol=rtol)
             return
-        if not all(isinstance(v, (int, float, np.ndarray, np.generic)) or hasattr(v, "shape") for v in (a, b)):
+        if not all(
+            isinstance(v, (int, float, np.ndarray, np.generic)) or (hasattr(v, "shape") and not isinstance(v, np.dtype))
+            for v in (a, b)
+        ):
             assert a == b, msg
             return
         x, y = _array(a), _array(b)
@@ -50,8 +53,11 @@ class Scaffold:
             np.testing.assert_array_equal(x, y, err_msg=msg or "")
             return
         np.testing.assert_allclose(
-            x.astype(np.float64), np.broadcast_to(y, x.shape) if y.size == 1 and x.size != 1 else y.astype(np.float64),
-            rtol=1.3e-6 if rtol is None else rtol, atol=1e-5 if atol is None else atol, err_msg=msg or "",
+            x.astype(np.float64),
+            np.broadcast_to(y, x.shape) if y.size == 1 and x.size != 1 else y.astype(np.float64),
+            rtol=1.3e-6 if rtol is None else rtol,
+            atol=1e-5 if atol is None else atol,
+            err_msg=msg or "",
         )
 
     def assertNotEqual(self, a, b, msg=None):

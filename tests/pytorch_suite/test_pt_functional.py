@@ -1,3 +1,4 @@
+# ruff: noqa: F841, B007, B023  (bodies kept as PyTorch wrote them: unused locals and loop variables included)
 """Ported from PyTorch's test/autograd/test_functional.py (TestAutogradFunctional).
 
 PyTorch runs these with a `ctors` fixture (torch.randn etc., or their logging-tensor variants); here `ctors` and
@@ -215,9 +216,14 @@ def test_vjp_create_graph(T):
     def adder(x, y):
         return 2 * x + 3 * y, x * y
 
-    inputs = (ctors.rand(2, dtype=torch.double, requires_grad=True), ctors.rand(2, dtype=torch.double, requires_grad=True))
-    v = (ctors.tensor([1.0, 0.0], dtype=torch.double, requires_grad=True),
-         ctors.tensor([1.0, 0.0], dtype=torch.double, requires_grad=True))
+    inputs = (
+        ctors.rand(2, dtype=torch.double, requires_grad=True),
+        ctors.rand(2, dtype=torch.double, requires_grad=True),
+    )
+    v = (
+        ctors.tensor([1.0, 0.0], dtype=torch.double, requires_grad=True),
+        ctors.tensor([1.0, 0.0], dtype=torch.double, requires_grad=True),
+    )
 
     def foo(*args):
         x, y = args[:2]
@@ -255,7 +261,9 @@ def test_jvp_err_check(T):
     with self.assertRaisesRegex(TypeError, "The outputs of the user-provided function given to jvp must"):
         res = autogradF.jvp(bar, inp, v)
 
-    with self.assertRaisesRegex(RuntimeError, "The vector v can only be None if the input to the user-provided function"):
+    with self.assertRaisesRegex(
+        RuntimeError, "The vector v can only be None if the input to the user-provided function"
+    ):
         res = autogradF.jvp(foo, inp)
 
     with self.assertRaisesRegex(RuntimeError, "The given v should contain a single Tensor."):

@@ -1,3 +1,4 @@
+# ruff: noqa: F841, B007, B023  (bodies kept as PyTorch wrote them: unused locals and loop variables included)
 """Ported from PyTorch's test/test_autograd.py (TestAutograd, TestAutogradForwardMode) and micrograd's
 test/test_engine.py: saved-tensor hooks, anomaly mode, checkpoint, forward-mode AD, micrograd's programs.
 
@@ -123,7 +124,9 @@ def test_anomaly_mode_no_check_nan(T):
             out.backward(retain_graph=True)
 
             with torch.autograd.detect_anomaly(check_nan=True):
-                with self.assertRaisesRegex(RuntimeError, "Function 'MyFuncBackward' returned nan values in its 0th output."):
+                with self.assertRaisesRegex(
+                    RuntimeError, "Function 'MyFuncBackward' returned nan values in its 0th output."
+                ):
                     out.backward(retain_graph=True)
 
             out.backward()
