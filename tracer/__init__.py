@@ -9,16 +9,58 @@
 As `import torch` does, `import tracer` brings `tracer.autograd`, `tracer.nn` and `tracer.optim` with it.
 """
 
-from tracer import (
+from tracer import (  # noqa: F401  (install the tensor methods they define)
     autograd,
+    inplace_ops,
     nn,
     ops,  # noqa: F401  (installs Tensor operators)
     optim,
+    shape_ops,
     utils,
 )
 from tracer.autograd.anomaly_mode import is_anomaly_check_nan_enabled, is_anomaly_enabled
+from tracer.factories import (
+    arange,
+    bool_,
+    double,
+    empty,
+    eye,
+    float16,
+    float32,
+    float64,
+    full,
+    full_like,
+    half,
+    int32,
+    int64,
+    long,
+    ones_like,
+    rand_like,
+    randint,
+    randn_like,
+    zeros_like,
+)
 from tracer.graph import AccumulateGrad, Node
-from tracer.ops import abs, addmm, clamp, clone, exp, flatten, log, log_softmax, max, mean, mm, relu, sigmoid, sum, tanh
+from tracer.ops import (
+    abs,
+    addmm,
+    clamp,
+    clone,
+    exp,
+    flatten,
+    log,
+    log_softmax,
+    max,
+    mean,
+    mm,
+    pow,
+    relu,
+    sigmoid,
+    sum,
+    tanh,
+)
+from tracer.ops import mm as matmul
+from tracer.shape_ops import cat, squeeze, stack, unbind, unsqueeze
 from tracer.tensor import (
     Tensor,
     enable_grad,
@@ -31,6 +73,7 @@ from tracer.tensor import (
     rand,
     randn,
     set_default_dtype,
+    set_grad_enabled,
     tensor,
     zeros,
 )
@@ -72,4 +115,34 @@ __all__ = [
     "sigmoid",
     "sum",
     "tanh",
+    "pow",
+    "matmul",
+    "cat",
+    "stack",
+    "unbind",
+    "unsqueeze",
+    "squeeze",
+    "set_grad_enabled",
+    "arange",
+    "empty",
+    "eye",
+    "full",
+    "full_like",
+    "ones_like",
+    "zeros_like",
+    "rand_like",
+    "randn_like",
+    "randint",
+    "float16",
+    "float32",
+    "float64",
+    "half",
+    "double",
+    "int32",
+    "int64",
+    "long",
+    "bool_",
 ]
+float = float32  # noqa: A001  (torch.float; Python's float is untouched outside this namespace)
+int = int32  # noqa: A001
+bool = bool_  # noqa: A001

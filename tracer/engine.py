@@ -53,13 +53,15 @@ def _count_dependencies(root: Node, needed: set | None) -> dict[Node, int]:
     return deps
 
 
-def _nodes_leading_to(root: Node, targets: set) -> set:
-    """Nodes from which some target node can be reached (targets included): the only ones `grad()` runs.
+def _nodes_leading_to(root: Node, targets: set) -> tuple[set, set]:
+    """(nodes from which some target can be reached, targets included; those of them that must run).
 
     One depth-first pass (PyTorch's `init_to_execute`): a node is needed if it is a target or one of its
-    children is; in a DAG every child has been decided by the time its parent is left.
+    children is; it runs only if a child is (a target is captured at its input, not run for itself). In a DAG
+    every child has been decided by the time its parent is left.
     """
     needed: set = set()
+    run: set = set()
     seen = {root}
     stack = [(root, iter(root.next_functions))]
     while stack:
@@ -71,9 +73,12 @@ def _nodes_leading_to(root: Node, targets: set) -> set:
                 break
         else:  # every child decided
             stack.pop()
-            if node in targets or any(child in needed for child, _ in node.next_functions):
+            if any(child in needed for child, _ in node.next_functions):
                 needed.add(node)
-    return needed
+                run.add(node)
+            elif node in targets:
+                needed.add(node)
+    return needed, run
 
 
 def run_backward(edges, grads, *, retain_graph: bool, create_graph: bool = False, capture=None, trace=None):
@@ -98,9 +103,9 @@ def _run(edges, grads, retain_graph, capture, trace):
         buffers[root][nr] = grads[0]
     else:
         root = GraphRoot(edges, grads)
-    needed = captured = None
+    needed = captured = run = None
     if capture is not None:
-        needed = _nodes_leading_to(root, {node for node, _ in capture})
+        needed, run = _nodes_leading_to(root, {node for node, _ in capture})
         captured = {edge: None for edge in capture}
     deps = _count_dependencies(root, needed)
     order = itertools.count()  # the heap's tie-break: equal sequence numbers leave in the order they arrived
@@ -114,7 +119,7 @@ def _run(edges, grads, retain_graph, capture, trace):
             for nr, g in enumerate(inputs):
                 if (node, nr) in captured:
                     captured[(node, nr)] = g
-            if isinstance(node, AccumulateGrad) or node not in needed:
+            if isinstance(node, AccumulateGrad) or node not in run:
                 continue  # grad() returns gradients instead of accumulating them, and runs only what leads there
         outputs = _apply_detecting_anomalies(node, inputs) if _anomaly[0] else _apply(node, inputs)
         if trace is not None:
@@ -140,7 +145,9 @@ def _run(edges, grads, retain_graph, capture, trace):
 
 
 def _apply(node: Node, inputs: list):
-    if inputs and inputs[0] is None:  # no gradient arrived (a hook cut it): none leaves, as in PyTorch
+    if inputs and inputs[0] is None and all(g is None for g in inputs):
+        # no gradient arrived at any input (a hook cut it, or only unused outputs): none leaves, as in PyTorch.
+        # With at least one, the node runs; one that cannot take None (a custom Function) fills in zeros itself.
         return (None,) * len(node.next_functions)
     if node._pre_hooks or node._post_hooks:
         return _call_function(node, inputs)
@@ -180,11 +187,10 @@ def _call_tensor_pre_hooks(node: Node, inputs: list) -> None:
     """Hooks registered on the tensor whose gradient arrives at input `nr` (a hook's return value replaces it),
     then the gradients of non-leaf tensors that asked for them (`retain_grad()`) are stored."""
     for nr, hooks in node._tensor_pre_hooks.items():
-        for hook in list(hooks):
-            if inputs[nr] is not None:
-                new = hook(_as_tensors(inputs[nr : nr + 1])[0])
-                if new is not None:
-                    inputs[nr] = _as_grads([new])[0]
+        for hook in list(hooks):  # (called with None too, for an output of a node that runs without its gradient)
+            new = hook(_as_tensors(inputs[nr : nr + 1])[0])
+            if new is not None:
+                inputs[nr] = _as_grads([new])[0]
     for nr, ref in node._retain_grad.items():
         t = ref()
         if t is not None and inputs[nr] is not None:

@@ -147,6 +147,7 @@ class Node:
     num_inputs = 1  # gradients it receives: one per output of the forward op (every op here has one output)
     inputs: tuple[str, ...] = ("self",)
     saves: tuple[str, ...] = ()
+    save_for: dict[str, tuple[int, ...]] = {}  # name -> indexes of the inputs whose gradient formula reads it
     _pre_hooks: list = ()  # fn(grad_outputs) -> new grad_outputs or None (register_prehook)
     _post_hooks: list = ()  # fn(grad_inputs, grad_outputs) -> new grad_inputs or None (register_hook)
     _tensor_pre_hooks: dict[int, list] = _NONE  # output_nr -> hooks of the non-leaf tensor it made
@@ -156,8 +157,12 @@ class Node:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # Where `record` finds each saved tensor: the index of the input, or -1 for the output ("result").
-        cls._save_plan = tuple((name, -1 if name == "result" else cls.inputs.index(name)) for name in cls.saves)
+        # Where `record` finds each saved tensor: the index of the input, or -1 for the output ("result"), and
+        # the inputs whose gradient needs it (`save_for`; every input if absent): derivatives.yaml's codegen
+        # saves `other` for mul only when `self` needs a gradient.
+        cls._save_plan = tuple(
+            (name, -1 if name == "result" else cls.inputs.index(name), cls.save_for.get(name)) for name in cls.saves
+        )
 
     def __init__(self, next_functions: tuple = ()):
         self._sequence_nr = next(_sequence)
@@ -286,7 +291,8 @@ class AccumulateGrad(Node):
             leaf._grad.data += grad  # in place: the very same array object keeps accumulating
         if leaf._post_accumulate_grad_hooks:
             for hook in list(leaf._post_accumulate_grad_hooks):
-                hook(leaf)
+                if hook(leaf) is not None:
+                    raise RuntimeError("post accumulate grad hooks should return None.")
         return ()
 
 
@@ -297,13 +303,13 @@ class CopyBackwards(Node):
         return "torch::autograd::CopyBackwards"
 
     def backward(self, g):
-        return (g,)
+        return (None, g)  # (its edges: the destination, a fresh zero tensor without history, then the source)
 
 
 def copy_with_history(t: Tensor) -> Tensor:
     out = Tensor(np.array(t.data, copy=True))
-    if t.requires_grad:
-        out.grad_fn = CopyBackwards((t.gradient_edge(),))
+    if t.requires_grad:  # torch: zeros_like(grad).copy_(grad), a copy_ whose destination has no history
+        out.grad_fn = CopyBackwards(((None, 0), t.gradient_edge()))
     return out
 
 

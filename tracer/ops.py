@@ -59,8 +59,9 @@ def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
     out.grad_fn = node
     if _anomaly[0]:
         node._forward_stack = forward_stack()
-    for name, i in node_cls._save_plan:
-        node.save(name, out if i < 0 else inputs[i], is_output=i < 0)
+    for name, i, needed_by in node_cls._save_plan:
+        if needed_by is None or any(edges[j][0] is not None for j in needed_by):
+            node.save(name, out if i < 0 else inputs[i], is_output=i < 0)
     return out
 
 
@@ -167,40 +168,50 @@ def rsub(a, scalar):
 class MulBackward0(Node):
     inputs = ("self", "other")
     saves = ("self", "other")
+    save_for = {"self": (1,), "other": (0,)}  # each operand is needed only for the other one's gradient
+    self_shape: tuple
+    other_shape: tuple
 
     @staticmethod
     def jvp(out, x, t, **_):
         return t[0] * x[1] + x[0] * t[1]
 
     def backward(self, g):
-        a, b = self.saved("self"), self.saved("other")
         return (
-            sum_to(g * b, a.shape) if self.should_compute_output(0) else None,
-            sum_to(g * a, b.shape) if self.should_compute_output(1) else None,
+            sum_to(g * self.saved("other"), self.self_shape) if self.should_compute_output(0) else None,
+            sum_to(g * self.saved("self"), self.other_shape) if self.should_compute_output(1) else None,
         )
 
 
 def mul(a, b):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    return record(a.data * b.data, MulBackward0, a, b)
+    return record(a.data * b.data, MulBackward0, a, b, self_shape=a.shape, other_shape=b.shape)
 
 
 class DivBackward0(Node):
     inputs = ("self", "other")
     saves = ("self", "other")
+    save_for = {"self": (1,), "other": (0, 1)}
+    self_shape: tuple
+    other_shape: tuple
 
     @staticmethod
     def jvp(out, x, t, **_):
         return t[0] / x[1] - x[0] * t[1] / (x[1] * x[1])
 
     def backward(self, g):
-        a, b = self.saved("self"), self.saved("other")
-        return sum_to(g / b, a.shape), sum_to(-g * a / (b * b), b.shape)
+        grad_self = grad_other = None
+        if self.should_compute_output(0):
+            grad_self = sum_to(g / self.saved("other"), self.self_shape)
+        if self.should_compute_output(1):
+            a, b = self.saved("self"), self.saved("other")
+            grad_other = sum_to(-g * a / (b * b), self.other_shape)
+        return grad_self, grad_other
 
 
 def div(a, b):
     a, b = as_tensor(a, b), as_tensor(b, a)
-    return record(a.data / b.data, DivBackward0, a, b)
+    return record(a.data / b.data, DivBackward0, a, b, self_shape=a.shape, other_shape=b.shape)
 
 
 class PowBackward0(Node):  # tensor ** scalar
@@ -600,6 +611,7 @@ def _mat2_grad(mat1, g, mat2_strides: tuple):
 class MmBackward0(Node):
     inputs = ("self", "mat2")
     saves = ("self", "mat2")
+    save_for = {"self": (1,), "mat2": (0,)}
     mat2_strides: tuple
 
     @staticmethod
@@ -607,10 +619,9 @@ class MmBackward0(Node):
         return t[0] @ x[1] + x[0] @ t[1]
 
     def backward(self, g):
-        a, b = self.saved("self"), self.saved("mat2")
         return (
-            (g @ b.T if self.should_compute_output(0) else None),
-            (_mat2_grad(a, g, self.mat2_strides) if self.should_compute_output(1) else None),
+            (g @ self.saved("mat2").T if self.should_compute_output(0) else None),
+            (_mat2_grad(self.saved("self"), g, self.mat2_strides) if self.should_compute_output(1) else None),
         )
 
 
@@ -621,6 +632,7 @@ def mm(a, b):
 class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's order: (bias, mat1, mat2)
     inputs = ("self", "mat1", "mat2")
     saves = ("mat1", "mat2")
+    save_for = {"mat1": (2,), "mat2": (1,)}
     self_shape: tuple
     mat2_strides: tuple
 
@@ -629,11 +641,10 @@ class AddmmBackward0(Node):  # bias + mat1 @ mat2, next_functions in PyTorch's o
         return t[0] + t[1] @ x[2] + x[1] @ t[2]
 
     def backward(self, g):
-        mat1, mat2 = self.saved("mat1"), self.saved("mat2")
         return (
             sum_to(g, self.self_shape) if self.should_compute_output(0) else None,
-            g @ mat2.T if self.should_compute_output(1) else None,
-            _mat2_grad(mat1, g, self.mat2_strides) if self.should_compute_output(2) else None,
+            g @ self.saved("mat2").T if self.should_compute_output(1) else None,
+            _mat2_grad(self.saved("mat1"), g, self.mat2_strides) if self.should_compute_output(2) else None,
         )
 
 
@@ -715,13 +726,24 @@ class SliceBackward0(SelectBackward0):
 
 class IndexBackward0(SelectBackward0):
     def backward(self, g):
+        self.saved_data("indices")  # freed after a backward without retain_graph, as torch's saved indices are
         return (scatter_into_zeros(g, self.self_shape, self.key, IndexPutImplBackward0),)
+
+
+def save_indices(node: Node | None) -> None:
+    """Advanced indexing saves its index tensors (torch's `indices_`): here a placeholder standing for them, so
+    that backpropagating twice without retain_graph is the same error."""
+    if node is not None:
+        node.save("indices", Tensor(np.zeros(0)))
 
 
 def getitem(a, index):
     """Integers and slices become chains of SelectBackward0 / SliceBackward0, as in PyTorch; the rest IndexBackward0."""
+    from tracer.inplace_ops import normalize_index
+
+    index = normalize_index(index)
     index = index if isinstance(index, tuple) else (index,)
-    if all(isinstance(i, (int, np.integer, slice)) for i in index):
+    if all(isinstance(i, (int, np.integer, slice)) for i in index) and len(index) <= a.ndim:
         out, dim = a, 0
         for i in index:
             if i == slice(None):
@@ -731,9 +753,13 @@ def getitem(a, index):
             node_cls = SliceBackward0 if isinstance(i, slice) else SelectBackward0
             out = record(out.data[key], node_cls, out, self_shape=out.shape, key=key)
             dim += isinstance(i, slice)
+        if out is a:  # x[:]: a view of x all the same
+            out = record(a.data[...], SliceBackward0, a, self_shape=a.shape, key=(slice(None),))
+        out._version_counter, out._base = a._shared_version_counter(), a if a._base is None else a._base
         return out
-    index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return record(a.data[index], IndexBackward0, a, self_shape=a.shape, key=index)
+    out = record(a.data[index], IndexBackward0, a, self_shape=a.shape, key=index)
+    save_indices(out.grad_fn)
+    return out
 
 
 # --- neural-network ops -------------------------------------------------------------
@@ -875,9 +901,24 @@ def layer_norm(x, weight, bias, eps):
 # --- in-place ops ---------------------------------------------------------------------
 
 
+def rebase_history(a: Tensor, node: Node) -> None:
+    """An in-place op's result: `a` now ends in `node`; a retained gradient follows it to the new node."""
+    retains = a._retains_grad
+    if retains and a.grad_fn is not None and a._output_nr in a.grad_fn._retain_grad:
+        del a.grad_fn._retain_grad[a._output_nr]
+    a.grad_fn, a._output_nr = node, 0
+    if retains:
+        node.retain_grad_of(a)
+
+
 def _check_inplace(a: Tensor) -> None:
-    if is_grad_enabled() and a.is_leaf and a.requires_grad:
+    if not is_grad_enabled():
+        return
+    if a.is_leaf and a.requires_grad:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
+    base = a._base
+    if base is not None and base.grad_fn is None and base._requires_grad:
+        raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
 
 
 def add_(a: Tensor, b, alpha=1.0) -> Tensor:
@@ -887,7 +928,7 @@ def add_(a: Tensor, b, alpha=1.0) -> Tensor:
     if is_grad_enabled() and (a.requires_grad or b.requires_grad):
         node = AddBackward0((a.gradient_edge(), b.gradient_edge()))
         node.self_shape, node.other_shape, node.alpha = a.shape, b.shape, alpha
-        a.grad_fn = node
+        rebase_history(a, node)
     if _tangents[0] is not None and (a in _tangents[0] or b in _tangents[0]):  # forward mode: ta += alpha * tb
         _tangents[0][a] = _tangents[0].get(a, 0) + alpha * _tangents[0].get(b, np.zeros_like(b.data))
     a.data += alpha * b.data if alpha != 1 else b.data
@@ -902,7 +943,7 @@ def sub_(a: Tensor, b) -> Tensor:
     if is_grad_enabled() and (a.requires_grad or b.requires_grad):
         node = SubBackward0((a.gradient_edge(), b.gradient_edge()))
         node.self_shape, node.other_shape = a.shape, b.shape
-        a.grad_fn = node
+        rebase_history(a, node)
     if _tangents[0] is not None and (a in _tangents[0] or b in _tangents[0]):  # forward mode: ta -= tb
         _tangents[0][a] = _tangents[0].get(a, 0) - _tangents[0].get(b, np.zeros_like(b.data))
     a.data -= b.data
@@ -915,9 +956,9 @@ def mul_(a: Tensor, scalar: float) -> Tensor:
     _check_inplace(a)
     if is_grad_enabled() and a.requires_grad:
         node = MulBackward0((a.gradient_edge(), NO_EDGE))
-        node.save("self", Tensor(a.data.copy()))
+        node.self_shape, node.other_shape = a.shape, ()
         node.save("other", Tensor(np.asarray(scalar, a.dtype)))
-        a.grad_fn = node
+        rebase_history(a, node)
     if _tangents[0] is not None and a in _tangents[0]:
         _tangents[0][a] = _tangents[0][a] * scalar
     a.data *= scalar

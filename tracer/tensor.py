@@ -12,69 +12,26 @@
 
 from __future__ import annotations
 
-import functools
 import warnings
 import weakref
 
 import numpy as np
 
-_grad_enabled = [True]
-_default_dtype = [np.dtype(np.float32)]  # torch.get_default_dtype(): what Python floats become
-_tangents = [None]  # inside forward_ad.dual_level(): a weak dict, tensor -> its tangent (an array)
-_anomaly = [False, True]  # anomaly mode: (enabled, check_nan)
-_saved_tensors_hooks: list = []  # (pack, unpack) pairs, innermost last: autograd.graph.saved_tensors_hooks
-
-
-def is_grad_enabled() -> bool:
-    return _grad_enabled[0]
-
-
-def set_default_dtype(d) -> None:
-    """The dtype of tensors made from Python floats and of `randn`/`zeros`/... without a dtype (float32 at start)."""
-    d = np.dtype(d)
-    if d.kind != "f":
-        raise TypeError("only floating-point types are supported as the default type")
-    _default_dtype[0] = d
-
-
-def get_default_dtype() -> np.dtype:
-    return _default_dtype[0]
-
-
-class _GradMode:
-    """Sets grad mode inside a `with` block, or around every call of a decorated function.
-
-    A class rather than a generator (cheaper to enter); `no_grad` and `enable_grad` differ only in `enabled`.
-    """
-
-    enabled: bool
-
-    def __enter__(self):
-        self._prev = _grad_enabled[0]
-        _grad_enabled[0] = self.enabled
-
-    def __exit__(self, *exc):
-        _grad_enabled[0] = self._prev
-
-    def __call__(self, fn):
-        @functools.wraps(fn)
-        def in_mode(*args, **kwargs):
-            with type(self)():  # a fresh one per call: a recursive call must restore its own caller's mode
-                return fn(*args, **kwargs)
-
-        return in_mode
-
-
-class no_grad(_GradMode):
-    """Ops inside build no graph; their results are leaves that do not require grad (torch.no_grad)."""
-
-    enabled = False
-
-
-class enable_grad(_GradMode):
-    """Ops inside record a graph again, e.g. inside a `no_grad` block (torch.enable_grad)."""
-
-    enabled = True
+from tracer.state import (  # noqa: F401  (re-exported: tracer.tensor is where the rest of tracer reads them)
+    TangentTable,
+    _anomaly,
+    _default_dtype,
+    _grad_enabled,
+    _GradMode,
+    _saved_tensors_hooks,
+    _tangents,
+    enable_grad,
+    get_default_dtype,
+    is_grad_enabled,
+    no_grad,
+    set_default_dtype,
+    set_grad_enabled,
+)
 
 
 class _VersionCounter:
@@ -114,12 +71,13 @@ class Tensor:
         "_backward_hooks",
         "_post_accumulate_grad_hooks",
         "_output_nr",
+        "_base",
         "__weakref__",
     )
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         self.data = data if dtype is None and type(data) is np.ndarray else np.asarray(data, dtype=dtype)
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.data.dtype.kind not in "fc":
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
         self._requires_grad = requires_grad
         self._grad: Tensor | None = None
@@ -130,6 +88,7 @@ class Tensor:
         self._backward_hooks = None  # a leaf's tensor hooks (a non-leaf's live on its grad_fn)
         self._post_accumulate_grad_hooks = None
         self._output_nr = 0  # which output of grad_fn this is: always 0 but for a custom Function's outputs
+        self._base = None  # the tensor whose memory this one views (basic indexing), as torch's `_base`
 
     # --- autograd attributes ---------------------------------------------
     @property
@@ -139,7 +98,14 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         if self.grad_fn is not None:
-            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+            if value:
+                return  # a non-leaf already requires grad
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use a computed variable "
+                "in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+            )
+        if value and self.data.dtype.kind not in "fc":
+            raise RuntimeError("only Tensors of floating point and complex dtype can require gradients")
         self._requires_grad = value
 
     def requires_grad_(self, value: bool = True) -> Tensor:
@@ -158,7 +124,26 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
+        if value is not None:  # (torch's THPVariable_set_grad)
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"assigned grad expected to be a Tensor or None but got grad of type {type(value).__name__}"
+                )
+            if value is self:
+                raise RuntimeError("can't assign Variable as its own grad")
+            if value.dtype != self.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+            if value.shape != self.shape:
+                raise RuntimeError("assigned grad has data of a different size")
         self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
+
+    @property
+    def output_nr(self) -> int:
+        return self._output_nr
 
     @property
     def _version(self) -> int:
@@ -216,10 +201,10 @@ class Tensor:
         self._post_accumulate_grad_hooks.append(hook)
         return RemovableHandle(self._post_accumulate_grad_hooks, hook)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
         from tracer.autograd import backward
 
-        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
 
     def detach(self) -> Tensor:
         """Same data, same version counter, no history."""
@@ -231,8 +216,34 @@ class Tensor:
     def item(self):
         return self.data.item()
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError("Boolean value of Tensor with more than one value is ambiguous")
+        return bool(self.data)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __deepcopy__(self, memo) -> Tensor:
+        """A leaf with copies of the data and `.grad`; hooks stay with the original (as torch's deepcopy)."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy protocol at the "
+                "moment.  If you were attempting to deepcopy a module, this may be because of a torch.nn.utils."
+                "weight_norm usage, see https://github.com/pytorch/pytorch/pull/103001"
+            )
+        out = Tensor(self.data.copy(), requires_grad=self._requires_grad)
+        if self._grad is not None:
+            out._grad = Tensor(self._grad.data.copy())
+        memo[id(self)] = out
+        return out
+
+    def new(self, *shape) -> Tensor:
+        """A new tensor of this one's dtype (torch's legacy `Tensor.new`), zero-filled."""
+        return Tensor(np.zeros(_shape(shape), self.dtype))
+
     def numpy(self) -> np.ndarray:
-        if self.requires_grad:
+        if self.requires_grad and _grad_enabled[0]:
             raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self.data
 
@@ -264,9 +275,12 @@ class Tensor:
     def __repr__(self):
         extra = (
             f", grad_fn=<{self.grad_fn.name()}>"
-            if self.grad_fn
+            if self.grad_fn is not None
             else (", requires_grad=True" if self._requires_grad else "")
         )
+        tangent = None if _tangents[0] is None else _tangents[0].get(self)
+        if tangent is not None:
+            extra += f", tangent={np.array2string(tangent, separator=', ')}"
         body = np.array2string(self.data, separator=", ", prefix="tensor(")
         return f"tensor({body}{extra})"
 

@@ -56,21 +56,59 @@ def _roots(outputs, grad_outputs, create_graph: bool):
     return edges, grads
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, trace=None) -> None:
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, trace=None, inputs=None) -> None:
     """Accumulate d(tensors)/d(leaf) into every leaf's `.grad`.
 
     create_graph: record the backward pass too, so `.grad` has a graph and can be differentiated again;
     retain_graph defaults to it, as in PyTorch.
+    inputs: accumulate into these tensors' `.grad` only (leaves or not), running only what leads to them.
     """
     if create_graph:
         warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=2)
     edges, grads = _roots(tensors, grad_tensors, create_graph)
     retain = create_graph if retain_graph is None else retain_graph
-    run_backward(edges, grads, retain_graph=retain, create_graph=create_graph, trace=trace)
+    if inputs is None:
+        run_backward(edges, grads, retain_graph=retain, create_graph=create_graph, trace=trace)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if not inputs:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    capture = [t.gradient_edge() for t in inputs]
+    captured = run_backward(edges, grads, retain_graph=retain, create_graph=create_graph, capture=capture)
+    for t, g in zip(inputs, captured):
+        if g is not None:
+            _accumulate(t, g)
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
-    """Return d(outputs)/d(inputs) without touching any `.grad`; with `create_graph`, results carry a graph."""
+def _accumulate(t: Tensor, g) -> None:
+    """`t.grad += g` as AccumulateGrad does it, for a tensor named in `backward(inputs=...)`."""
+    g = g if isinstance(g, Tensor) else Tensor(np.array(g, copy=True))
+    if t._grad is None:
+        t._grad = g if g.requires_grad else Tensor(np.array(g.data, dtype=t.dtype, copy=True))
+    elif g.requires_grad:
+        t._grad = t._grad + g
+    else:
+        t._grad.data += g.data
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=None,
+    materialize_grads=False,
+):
+    """Return d(outputs)/d(inputs) without touching any `.grad`; with `create_graph`, results carry a graph.
+
+    materialize_grads: zeros, instead of None, for an input the outputs do not depend on (implies allow_unused).
+    """
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, but got: allow_unused=False."
+        )
+    allow_unused = bool(allow_unused or materialize_grads)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
     for t in inputs:
@@ -82,12 +120,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         edges, grads, retain_graph=retain, create_graph=create_graph, capture=[t.gradient_edge() for t in inputs]
     )
     result = []
-    for g in captured:
+    for g, t in zip(captured, inputs):
         if g is None and not allow_unused:
             raise RuntimeError(
                 "One of the differentiated Tensors appears to not have been used in the graph. "
                 "Set allow_unused=True if this is the desired behavior."
             )
+        if g is None and materialize_grads:  # zeros that require grad: torch's `zeros_like(input, requires_grad=True)`
+            g = Tensor(np.zeros(t.shape, t.dtype), requires_grad=True)
         result.append(g if g is None or isinstance(g, Tensor) else Tensor(g))
     return tuple(result)
 

@@ -11,14 +11,13 @@ Tangents are plain arrays here: forward mode composes with itself and with the v
 
 from __future__ import annotations
 
-import weakref
 from typing import NamedTuple
 
 import numpy as np
 
-from tracer.tensor import Tensor, _tangents
+from tracer.tensor import TangentTable, Tensor, _tangents
 
-__all__ = ["dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor"]
+__all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor"]
 
 
 class UnpackedDualTensor(NamedTuple):
@@ -26,17 +25,29 @@ class UnpackedDualTensor(NamedTuple):
     tangent: Tensor | None
 
 
+def enter_dual_level() -> int:
+    """Open the (one) level inside which tensors may carry tangents; returns its number, 0."""
+    if _tangents[0] is not None:
+        raise RuntimeError("Nested forward mode AD is not supported at the moment")
+    _tangents[0] = TangentTable()
+    return 0
+
+
+def exit_dual_level(*, level: int | None = None) -> None:
+    """Close the level: every tangent is dropped."""
+    if _tangents[0] is None or level not in (None, 0):
+        raise RuntimeError("Trying to exit a forward AD level that was not the last one that was created.")
+    _tangents[0] = None
+
+
 class dual_level:
     """The context inside which tensors may carry tangents; on exit they all lose them."""
 
     def __enter__(self):
-        if _tangents[0] is not None:
-            raise RuntimeError("Nested forward mode AD is not supported at the moment")
-        _tangents[0] = weakref.WeakKeyDictionary()
-        return 0
+        return enter_dual_level()
 
     def __exit__(self, *exc):
-        _tangents[0] = None
+        exit_dual_level()
 
 
 def make_dual(tensor: Tensor, tangent: Tensor) -> Tensor:
@@ -46,6 +57,8 @@ def make_dual(tensor: Tensor, tangent: Tensor) -> Tensor:
             "Trying to create a dual Tensor for forward AD but no level exists, make sure to enter_dual_level() first."
         )
     tangent_data = np.asarray(getattr(tangent, "data", tangent))
+    if tangent_data.dtype.kind not in "fc":
+        raise ValueError(f"Expected tangent to be floating point or complex, but got: {tangent_data.dtype}")
     if tangent_data.shape != tensor.shape:
         raise RuntimeError(
             f"Trying to set a forward gradient that has a different size than that of the original Tensor, this "
@@ -56,6 +69,8 @@ def make_dual(tensor: Tensor, tangent: Tensor) -> Tensor:
 
     dual = ops.view(tensor, tensor.shape)
     _tangents[0][dual] = tangent_data.astype(tensor.dtype, copy=False)
+    if isinstance(tangent, Tensor):  # unpack_dual gives this very tensor back, as torch does
+        _tangents[0].originals[id(tangent_data)] = tangent
     return dual
 
 
@@ -69,4 +84,6 @@ def unpack_dual(tensor: Tensor) -> UnpackedDualTensor:
 
     primal = ops.view(tensor, tensor.shape)
     tangents.pop(primal, None)
-    return UnpackedDualTensor(primal, Tensor(tangent))
+    original = tangents.originals.get(id(tangent))
+    same = original is not None and original.data is tangent
+    return UnpackedDualTensor(primal, original if same else Tensor(tangent))

@@ -27,8 +27,9 @@ import functools
 
 import numpy as np
 
-from tracer.graph import Node
-from tracer.tensor import Tensor, _grad_enabled, is_grad_enabled, no_grad
+from tracer.autograd.anomaly_mode import forward_stack
+from tracer.graph import Node, SavedTensor
+from tracer.tensor import Tensor, _anomaly, _grad_enabled, is_grad_enabled, no_grad
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
 
@@ -50,7 +51,7 @@ class FunctionCtx:
 
     @property
     def saved_tensors(self) -> tuple:
-        return tuple(self._saved[str(i)].unpack(self) for i in range(len(self._saved)))
+        return tuple(None if s is None else s.unpack(self) for s in self._saved_list)
 
 
 class BackwardCFunction(FunctionCtx, Node):
@@ -60,13 +61,23 @@ class BackwardCFunction(FunctionCtx, Node):
     dirty_tensors: tuple = ()
     non_differentiable: tuple = ()
     materialize_grads = True
+    _saved_list: tuple = ()
     _forward_cls: type[Function]
 
+    def release_variables(self) -> None:
+        for s in self._saved_list:
+            if s is not None:
+                s.release()
+
     def backward(self, *grads):
-        """The engine's call: the user's `backward`, its results checked and handed back as the engine holds grads."""
+        """The engine's call: the user's `backward`, its results checked and handed back as the engine holds grads.
+
+        An output that received no gradient gets zeros (unless `set_materialize_grads(False)`); a non-tensor
+        output always gets None."""
         if self.materialize_grads:
             grads = tuple(
-                Tensor(np.zeros(shape, dtype)) if g is None else g for g, (shape, dtype) in zip(grads, self._outputs)
+                Tensor(np.zeros(meta[0], meta[1])) if g is None and meta is not None else g
+                for g, meta in zip(grads, self._outputs)
             )
         grads = tuple(g if g is None or isinstance(g, Tensor) else Tensor(g) for g in grads)
         results = self._forward_cls.backward(self, *grads)
@@ -87,8 +98,29 @@ class BackwardCFunction(FunctionCtx, Node):
                         "but the corresponding forward input was not a Variable"
                     )
                 continue
-            kept.append(r if r is None or _grad_enabled[0] else getattr(r, "data", r))
+            kept.append(self._checked(i, r))
         return tuple(kept)
+
+    def _checked(self, i: int, r):
+        """Gradient `i` as the engine holds it, after torch's `validate_outputs` shape check."""
+        if r is None:
+            return None
+        shape = self._input_shapes[i]
+        if tuple(r.shape) != shape:
+            try:
+                np.broadcast_shapes(tuple(r.shape), shape)
+                expandable = np.broadcast_shapes(tuple(r.shape), shape) == tuple(r.shape)
+            except ValueError:
+                expandable = False
+            if not expandable:
+                raise RuntimeError(
+                    f"Function {self.name()} returned an invalid gradient at index {i} - got {list(r.shape)} but "
+                    f"expected shape compatible with {list(shape)}"
+                )
+            from tracer.ops import sum_to
+
+            r = sum_to(r if _grad_enabled[0] else getattr(r, "data", r), shape)
+        return r if _grad_enabled[0] else getattr(r, "data", r)
 
 
 class Function:
@@ -113,16 +145,20 @@ class Function:
     def apply(cls, *args):
         ctx = cls._backward_cls(tuple(a.gradient_edge() for a in args if isinstance(a, Tensor)))
         ctx._tensor_args = tuple(isinstance(a, Tensor) for a in args)
+        ctx._input_shapes = tuple(tuple(a.shape) if isinstance(a, Tensor) else () for a in args)
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
             result = cls.forward(ctx, *args)
         outputs = result if isinstance(result, tuple) else (result,)
         if is_grad_enabled() and any(ctx.needs_input_grad):
+            if _anomaly[0]:
+                ctx._forward_stack = forward_stack()
             outputs = tuple(_connect(ctx, out, nr, args) for nr, out in enumerate(outputs))
-            ctx._outputs = [(o.shape, o.dtype) for o in outputs]
+            ctx._outputs = [(o.shape, o.dtype) if isinstance(o, Tensor) else None for o in outputs]
             ctx.num_inputs = len(outputs)
-            for i, t in enumerate(ctx.to_save):
-                ctx.save(str(i), t, is_output=any(t is o for o in outputs))
+            ctx._saved_list = tuple(
+                None if t is None else SavedTensor(t, is_output=any(t is o for o in outputs)) for t in ctx.to_save
+            )
             ctx.to_save = ()
         return outputs if isinstance(result, tuple) else outputs[0]
 
@@ -132,6 +168,8 @@ def _connect(ctx: BackwardCFunction, out, nr: int, args) -> Tensor:
     if not isinstance(out, Tensor) or any(out is t for t in ctx.non_differentiable):
         return out
     dirty = any(out is t for t in ctx.dirty_tensors)
+    if dirty and out.grad_fn is None and out._requires_grad:
+        raise RuntimeError("a leaf Variable that requires grad has been used in an in-place operation.")
     if not dirty and any(out is a for a in args):  # an input returned as it is: the output is a new tensor on it
         out = Tensor(out.data)
     out.grad_fn, out._output_nr = ctx, nr  # (a dirty input is rebased: its history now ends in this node)

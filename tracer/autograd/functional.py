@@ -23,8 +23,49 @@ from tracer.tensor import Tensor, enable_grad
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
 
 
-def _as_tuple(x) -> tuple[tuple, bool]:
-    return ((x,), False) if isinstance(x, Tensor) else (tuple(x), True)
+def _as_tuple(x, arg_name: str | None = None, fn_name: str | None = None) -> tuple[tuple, bool]:
+    """`x` as a tuple of tensors and whether it was one; with names, torch's TypeError for anything else."""
+    if isinstance(x, Tensor):
+        return (x,), False
+    if arg_name is not None and not isinstance(x, (tuple, list)):
+        raise TypeError(
+            f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of Tensors but the value given "
+            f"has type {type(x)}."
+        )
+    x = tuple(x)
+    for i, el in enumerate(x):
+        if arg_name is not None and not isinstance(el, Tensor):
+            raise TypeError(
+                f"The {arg_name} given to {fn_name} must be either a Tensor or a tuple of Tensors but the value at "
+                f"index {i} has type {type(el)}."
+            )
+    return x, True
+
+
+_OUT = "outputs of the user-provided function"
+
+
+def _check_strict(outputs: tuple, grads: tuple, strict: bool, jacobian_row: int | None = None) -> None:
+    """strict=True: every output must depend on the inputs (torch's `_grad_postprocess` checks)."""
+    if not strict:
+        return
+    for i, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(
+                f"Output {i} of the user-provided function does not require gradients. The outputs must be "
+                "computed in a differentiable manner from the input when running in strict mode."
+            )
+    for j, g in enumerate(grads):
+        if g is None:
+            if jacobian_row is not None:
+                raise RuntimeError(
+                    f"Output {jacobian_row} of the user-provided function is independent of input {j}. This is "
+                    "not allowed in strict mode."
+                )
+            raise RuntimeError(
+                f"The output of the user-provided function is independent of input {j}. This is not allowed in "
+                "strict mode."
+            )
 
 
 def _prepare(inputs: tuple, create_graph: bool) -> tuple:
@@ -43,10 +84,11 @@ def _zeros_like(t: Tensor) -> Tensor:
     return Tensor(np.zeros(t.shape, t.dtype))
 
 
-def _grad(outputs: tuple, inputs: tuple, grad_outputs: tuple, create_graph: bool) -> tuple:
+def _grad(outputs: tuple, inputs: tuple, grad_outputs: tuple, create_graph: bool, strict=False, row=None) -> tuple:
     """autograd.grad over the outputs that have a graph, keeping it; zeros for every missing gradient."""
     pairs = [(o, g) for o, g in zip(outputs, grad_outputs) if o.requires_grad]
     if not pairs:
+        _check_strict(outputs, (), strict, row)
         return tuple(_zeros_like(t) for t in inputs)
     grads = grad(
         [o for o, _ in pairs],
@@ -56,21 +98,25 @@ def _grad(outputs: tuple, inputs: tuple, grad_outputs: tuple, create_graph: bool
         create_graph=create_graph,
         allow_unused=True,
     )
+    _check_strict(outputs, grads, strict, row)
     return tuple(_zeros_like(t) if g is None else g for g, t in zip(grads, inputs))
 
 
-def _vectors(v, like: tuple, name: str) -> tuple:
-    """`v` as a tuple shaped like `like`; omitted only where every tensor of `like` has one element."""
+def _vectors(v, like: tuple, name: str, fn_name: str) -> tuple:
+    """`v` as a tuple shaped like `like`; omitted only where `like` is one tensor of one element."""
     if v is None:
-        if any(t.data.size != 1 for t in like):
-            raise RuntimeError(
-                f"The vector v can only be None if the {name} to the user-provided function is a single Tensor "
-                "with a single element."
-            )
+        if len(like) != 1 or like[0].data.size != 1:
+            which = "user-provided function returns" if name == "output" else "input to the user-provided function is"
+            raise RuntimeError(f"The vector v can only be None if the {which} a single Tensor with a single element.")
         return tuple(Tensor(np.ones(t.shape, t.dtype)) for t in like)
-    v, _ = _as_tuple(v)
-    if len(v) != len(like) or any(a.shape != b.shape for a, b in zip(v, like)):
-        raise RuntimeError(f"v has the wrong shape: it must match the {name} of the user-provided function.")
+    v, _ = _as_tuple(v, "v", fn_name)
+    if len(v) != len(like):
+        if len(like) == 1:
+            raise RuntimeError("The given v should contain a single Tensor.")
+        raise RuntimeError(f"v is a tuple of invalid length: should be {len(like)} but got {len(v)}.")
+    for a, b in zip(v, like):
+        if a.shape != b.shape:
+            raise RuntimeError(f"v has invalid size: should be {list(b.shape)} but got {list(a.shape)}.")
     return v
 
 
@@ -81,46 +127,49 @@ def _double_vjp(outputs: tuple, xs: tuple, v: tuple, create_graph: bool) -> tupl
     return _grad(transposed, dummies, v, create_graph)
 
 
-def _first_order(name: str, func, inputs, v, create_graph: bool):
+def _first_order(name: str, func, inputs, v, create_graph: bool, strict: bool):
     """(func(inputs), vᵀ·J for "vjp", shaped like the inputs, or J·v for "jvp", shaped like the outputs)."""
-    xs, tuple_in = _as_tuple(inputs)
+    xs, tuple_in = _as_tuple(inputs, "inputs", name)
     with enable_grad():
         xs = _prepare(xs, create_graph)
-        outputs, tuple_out = _as_tuple(func(*xs))
+        outputs, tuple_out = _as_tuple(func(*xs), _OUT, name)
         if name == "vjp":
-            result, is_tuple = _grad(outputs, xs, _vectors(v, outputs, "output"), create_graph), tuple_in
+            vs = _vectors(v, outputs, "output", name)
+            result, is_tuple = _grad(outputs, xs, vs, create_graph, strict), tuple_in
         else:
-            result, is_tuple = _double_vjp(outputs, xs, _vectors(v, xs, "input"), create_graph), tuple_out
+            vs = _vectors(v, xs, "input", name)
+            result, is_tuple = _double_vjp(outputs, xs, vs, create_graph), tuple_out
     return _finish(outputs, create_graph, tuple_out), _finish(result, create_graph, is_tuple)
 
 
-def vjp(func, inputs, v=None, create_graph: bool = False):
+def vjp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """(func(inputs), vᵀ·J)."""
-    return _first_order("vjp", func, inputs, v, create_graph)
+    return _first_order("vjp", func, inputs, v, create_graph, strict)
 
 
-def jvp(func, inputs, v=None, create_graph: bool = False):
+def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """(func(inputs), J·v), by the double-vjp trick."""
-    return _first_order("jvp", func, inputs, v, create_graph)
+    return _first_order("jvp", func, inputs, v, create_graph, strict)
 
 
 def _stack_rows(rows: list, shape: tuple) -> Tensor:
     return ops.view(ops.stack(rows), shape)
 
 
-def jacobian(func, inputs, create_graph: bool = False):
+def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, _name: str = "jacobian"):
     """d outputs / d inputs, each block shaped output.shape + input.shape (nested tuples as in PyTorch)."""
-    xs, tuple_in = _as_tuple(inputs)
+    xs, tuple_in = _as_tuple(inputs, "inputs", _name)
     with enable_grad():
         xs = _prepare(xs, create_graph)
-        outputs, tuple_out = _as_tuple(func(*xs))
+        outputs, tuple_out = _as_tuple(func(*xs), _OUT, _name)
         blocks = []
         for out in outputs:
             rows = []  # one vjp per output element: row k holds d out[k] / d each input
             for k in range(out.data.size):
                 onehot = np.zeros(out.data.size, out.dtype)
                 onehot[k] = 1
-                rows.append(_grad((out,), xs, (Tensor(onehot.reshape(out.shape)),), create_graph))
+                seed = (Tensor(onehot.reshape(out.shape)),)
+                rows.append(_grad((out,), xs, seed, create_graph, strict, len(blocks)))
             blocks.append(tuple(_stack_rows([r[i] for r in rows], out.shape + x.shape) for i, x in enumerate(xs)))
     blocks = [_finish(b, create_graph, tuple_in) for b in blocks]
     return tuple(blocks) if tuple_out else blocks[0]
@@ -129,32 +178,35 @@ def jacobian(func, inputs, create_graph: bool = False):
 def _single_output(func, name: str):
     def scalar(*xs):
         out = func(*xs)
-        if not isinstance(out, Tensor) or out.data.size != 1:
-            raise RuntimeError(f"The function given to {name} should return a Tensor with a single element")
+        outputs, is_tuple = _as_tuple(out, _OUT, name)
+        if is_tuple:
+            raise RuntimeError(f"The function given to {name} should return a single Tensor")
+        if out.data.size != 1:
+            raise RuntimeError(f"The Tensor returned by the function given to {name} should contain a single element")
         return out
 
     return scalar
 
 
-def hessian(func, inputs, create_graph: bool = False):
+def hessian(func, inputs, create_graph: bool = False, strict: bool = False):
     """The Jacobian of the gradient: blocks shaped input_i.shape + input_j.shape."""
     scalar = _single_output(func, "hessian")
-    _, tuple_in = _as_tuple(inputs)
+    _, tuple_in = _as_tuple(inputs, "inputs", "hessian")
 
     def gradient(*xs):
         return jacobian(lambda *ys: ops.view(scalar(*ys), ()), xs if tuple_in else xs[0], create_graph=True)
 
-    return jacobian(gradient, inputs, create_graph)
+    return jacobian(gradient, inputs, create_graph, _name="hessian")
 
 
 def _second_order(name: str, func, inputs, v, create_graph: bool):
     """(func(inputs), vᵀ·H for "vhp" or H·v for "hvp"), from the recorded gradient ∇f."""
-    xs, tuple_in = _as_tuple(inputs)
+    xs, tuple_in = _as_tuple(inputs, "inputs", name)
     with enable_grad():
         xs = _prepare(xs, create_graph)
         out = _single_output(func, name)(*xs)
         gradient = _grad((out,), xs, (Tensor(np.ones(out.shape, out.dtype)),), create_graph=True)
-        v = _vectors(v, xs, "input")
+        v = _vectors(v, xs, "input", name)
         if name == "vhp":
             result = _grad(gradient, xs, v, create_graph)  # the gradient of ∇f·v
         else:
@@ -162,11 +214,11 @@ def _second_order(name: str, func, inputs, v, create_graph: bool):
     return _finish((out,), create_graph, False), _finish(result, create_graph, tuple_in)
 
 
-def vhp(func, inputs, v=None, create_graph: bool = False):
+def vhp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """(func(inputs), vᵀ·H)."""
     return _second_order("vhp", func, inputs, v, create_graph)
 
 
-def hvp(func, inputs, v=None, create_graph: bool = False):
+def hvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
     """(func(inputs), H·v)."""
     return _second_order("hvp", func, inputs, v, create_graph)

@@ -17,8 +17,8 @@ __all__ = ["checkpoint"]
 
 
 class _Recomputation:
-    def __init__(self, fn, args):
-        self.fn, self.args, self.count, self.saved = fn, args, 0, None
+    def __init__(self, fn, args, kwargs):
+        self.fn, self.args, self.kwargs, self.count, self.saved = fn, args, kwargs, 0, None
         self.rng = copy.deepcopy(_rng[0])
 
     def pack(self, tensor) -> int:
@@ -31,7 +31,7 @@ class _Recomputation:
             current, _rng[0] = _rng[0], copy.deepcopy(self.rng)
             try:
                 with saved_tensors_hooks(self._keep, self.saved.__getitem__), enable_grad():
-                    self.fn(*self.args)
+                    self.fn(*self.args, **self.kwargs)
             finally:
                 _rng[0] = current
         return self.saved[position]
@@ -41,10 +41,10 @@ class _Recomputation:
         return len(self.saved) - 1
 
 
-def checkpoint(function, *args, use_reentrant: bool = False):
-    """`function(*args)`, saving nothing for backward: recomputed when backward needs it."""
+def checkpoint(function, *args, use_reentrant: bool = False, **kwargs):
+    """`function(*args, **kwargs)`, saving nothing for backward: recomputed when backward needs it."""
     if use_reentrant:
         raise ValueError("tracer implements the non-reentrant checkpoint only: pass use_reentrant=False")
-    recomputation = _Recomputation(function, args)
+    recomputation = _Recomputation(function, args, kwargs)
     with saved_tensors_hooks(recomputation.pack, recomputation.unpack):
-        return function(*args)
+        return function(*args, **kwargs)
