@@ -3,7 +3,8 @@
     python -m benchmarks.throughput            # full: 784-128-64-10 and 784-1024-1024-10, batch 64 and 512
     python -m benchmarks.throughput --quick    # small: 784-128-64-10, 50 steps per call (CI)
 
-Systems: jaxmlp with a whole epoch in one `lax.scan`; jaxmlp with a jitted step called from Python;
+Systems: jaxmlp with a whole epoch in one `lax.scan`; `jaxmlp train`'s own epoch loop (`jaxmlp-cli`: chunks,
+probe, losses checked on the host); jaxmlp with a jitted step called from Python;
 PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy. One reference,
 `matmul-floor`, is not a trainer: the step's matrix products alone in one `lax.scan` (no softmax, no
 optimizer, no gather), the ceiling any XLA:CPU version of this MLP can reach.
@@ -48,7 +49,16 @@ from benchmarks.common import (
 # H100 SXM's chip with more memory.
 DATASHEET_TFLOPS = {"H100": {"fp32": 495, "bf16": 989}, "H200": {"fp32": 495, "bf16": 989}}
 EPOCH = 60_000  # samples in an MNIST-sized epoch, for the epoch time each row reports
-SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy", "matmul-floor")
+SYSTEMS = (
+    "jaxmlp-scan",
+    "jaxmlp-cli",
+    "jaxmlp-step",
+    "torch-eager",
+    "torch-compile",
+    "tracer",
+    "numpy",
+    "matmul-floor",
+)
 FEATURES, CLASSES = 784, 10
 
 
@@ -114,6 +124,32 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
             holder["state"] = s
 
     return run, time.perf_counter() - t, {"xla_flops_per_step": flops, "compute": "bf16" if bf16 else "fp32"}
+
+
+def setup_jaxmlp_cli(hidden, batch, x, y):
+    """`jaxmlp train`'s own epoch: `loop.prepare` compiles what the command compiles, and each call runs
+    `loop.train_epoch` on it, as `jaxmlp train` does with its default settings (chunks of about 250 steps, the
+    layer-statistics probe per chunk, every loss fetched and checked, progress off as in a pipe): the number a
+    user reads in metrics.jsonl, on the data every other system sees."""
+    from jaxmlp.config import TrainConfig
+    from jaxmlp.data import Dataset
+    from jaxmlp.loop import Position, Progress, StepLog, Totals, prepare, train_epoch
+    from jaxmlp.train import linear_kernels
+
+    ds = Dataset("synthetic", x, y, x[:1000], y[:1000], (28, 28), CLASSES, 0.0)
+    config = TrainConfig(hidden=tuple(hidden), batch_size=batch).validate()
+    t = time.perf_counter()
+    compiled, state = prepare(config, ds, devices=None, eval_train=False)
+    pos = Position(state, log=StepLog(list(linear_kernels(state.params))))
+    bar = Progress(config.epochs, compiled.program.steps_per_epoch, enabled=False, verbose=False)
+
+    def run():
+        pos.batch, pos.totals = 0, Totals()
+        train_epoch(compiled, pos, bar, stop=None, run=None)
+        pos.epoch += 1
+
+    chunks = {"chunk_lengths": list(compiled.program.chunk_lengths)}
+    return run, time.perf_counter() - t, {"compute": "fp32", **chunks}
 
 
 def setup_matmul_floor(hidden, batch, x, y):
@@ -306,6 +342,7 @@ def worker(
     x, y = x[: steps * batch], y[: steps * batch]  # every system sees exactly `steps` batches per timed call
     setup = {
         "jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True, devices=devices, bf16=bf16),
+        "jaxmlp-cli": lambda: setup_jaxmlp_cli(hidden, batch, x, y),
         "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
         "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
         "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
