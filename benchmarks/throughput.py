@@ -129,8 +129,8 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
 def setup_jaxmlp_cli(hidden, batch, x, y):
     """`jaxmlp train`'s own epoch: `loop.prepare` compiles what the command compiles, and each call runs
     `loop.train_epoch` on it, as `jaxmlp train` does with its default settings (chunks of about 250 steps, the
-    layer-statistics probe per chunk, every loss fetched and checked, progress off as in a pipe): the number a
-    user reads in metrics.jsonl, on the data every other system sees."""
+    layer-statistics probe per chunk, every loss fetched and checked, a new shuffle every epoch, progress off as
+    in a pipe): the number a user reads in metrics.jsonl, on the data every other system sees."""
     from jaxmlp.config import TrainConfig
     from jaxmlp.data import Dataset
     from jaxmlp.loop import Position, Progress, StepLog, Totals, prepare, train_epoch
@@ -148,8 +148,7 @@ def setup_jaxmlp_cli(hidden, batch, x, y):
         train_epoch(compiled, pos, bar, stop=None, run=None)
         pos.epoch += 1
 
-    chunks = {"chunk_lengths": list(compiled.program.chunk_lengths)}
-    return run, time.perf_counter() - t, {"compute": "fp32", **chunks}
+    return run, time.perf_counter() - t, {"compute": "fp32", "chunk_steps": compiled.program.chunk_steps}
 
 
 def setup_matmul_floor(hidden, batch, x, y):
@@ -507,7 +506,7 @@ def best_of_rounds(systems, hidden, batch: int, plan: dict, env, roofs: list[dic
 
 
 def add_ratios(rows: list[dict], roof: dict) -> None:
-    """MFU for the XLA systems; speed against PyTorch eager and step time against NumPy, same MLP and batch."""
+    """MFU for XLA systems; speed against PyTorch eager and jaxmlp-scan, step time against NumPy; same MLP and batch."""
     ok = {(r["system"], r["mlp"], r["batch"]): r for r in rows if "error" not in r}
     for (_, mlp, batch), r in ok.items():
         if flops := r.get("xla_flops_per_step"):
@@ -521,6 +520,8 @@ def add_ratios(rows: list[dict], roof: dict) -> None:
             r["vs_torch_eager"] = r["samples_per_s"] / base["samples_per_s"]
         if ref := ok.get(("numpy", mlp, batch)):
             r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
+        if scan := ok.get(("jaxmlp-scan", mlp, batch)):
+            r["vs_jaxmlp_scan"] = r["samples_per_s"] / scan["samples_per_s"]
 
 
 def toward_worse(value: float | None, decimals: int, higher_is_better: bool) -> str:
@@ -565,7 +566,14 @@ def markdown_table(results: dict) -> str:
         f"({roof.get('n')}² `jnp.dot`, the best of 10 calls in each of {results.get('roofline_rounds', 2)} runs)."
     )
     peaks = sorted({r["peak"] for r in results["rows"] if "mfu" in r})
-    return "\n".join(table) + text + (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
+    text += f" MFU against: {'; '.join(peaks)}." if peaks else ""
+    cli = [r for r in results["rows"] if "vs_jaxmlp_scan" in r and r["system"] == "jaxmlp-cli"]
+    if cli:
+        ratio = lambda r: toward_worse(r["vs_jaxmlp_scan"], 3, higher_is_better=True)
+        shown = lambda r: f"{ratio(r)} ({r['mlp']}, batch {r['batch']})"
+        ratios = ", ".join(map(shown, cli))
+        text += f"\n\n`jaxmlp train`'s epoch loop (jaxmlp-cli) ÷ jaxmlp-scan, samples/s: {ratios}."
+    return "\n".join(table) + text + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:

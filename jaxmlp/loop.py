@@ -65,7 +65,7 @@ class StopOnSignal:
             raise KeyboardInterrupt
         self.signal = signum
         print(
-            f"\n{signal.Signals(signum).name}: stopping at the end of this chunk of steps (again to abort)...",
+            f"\n{signal.Signals(signum).name}: stopping at the next step boundary (again to abort)...",
             file=sys.stderr,
             flush=True,
         )
@@ -174,7 +174,7 @@ class Compiled:
     """Everything an epoch needs on the device: the compiled functions and the data they run on."""
 
     program: Program
-    train_chunks: dict[int, Callable]  # scan length -> compiled chunk (`Program.chunk_lengths`)
+    train_chunk: Callable
     evaluate: Callable
     probe: Callable
     x: jax.Array
@@ -230,10 +230,7 @@ def prepare(
         like = state_shapes(config, ds.num_features, ds.num_classes, program.tx, mesh)
         steps, bs = program.steps_per_epoch, config.batch_size
         perm = jax.eval_shape(lambda k: epoch_permutation(k, 0, program.num_train, steps, bs), like.key)
-        chunks = {
-            n: pool.submit(make_train_chunk(program, n).lower(like, x, y, perm, jnp.int32(0)).compile)
-            for n in program.chunk_lengths
-        }
+        train_chunk = pool.submit(make_train_chunk(program).lower(like, x, y, perm, jnp.int32(0)).compile)
         built = pool.submit(initial_state, config, ds.num_features, ds.num_classes, program.tx)
         stand_in = put_replicated(jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), like), mesh)
         warm = [
@@ -244,9 +241,9 @@ def prepare(
         for done in warm:
             done.result()
         state = put_replicated(built.result(), mesh)
-        chunks = {n: compiling.result() for n, compiling in chunks.items()}
+        train_chunk = train_chunk.result()
     seconds = time.perf_counter() - t0
-    return Compiled(program, chunks, evaluate, probe, x, y, probe_batch, evals, seconds), state
+    return Compiled(program, train_chunk, evaluate, probe, x, y, probe_batch, evals, seconds), state
 
 
 def resume_position(run: RunDir, state: TrainState, ds: Dataset, layers: list[str]) -> Position:
@@ -329,11 +326,9 @@ def train_epoch(
         step = int(pos.state.step)
         if step not in pos.log.stats_step[-1:]:
             pos.log.add_layer_stats(step, jax.device_get(compiled.probe(pos.state, *compiled.probe_batch)))
-        n = min(program.chunk_steps, steps - pos.batch)
-        if n not in compiled.train_chunks:  # a run resumed off the chunk grid: compiled on first use
-            compiled.train_chunks[n] = make_train_chunk(program, n)
-        state, stats = compiled.train_chunks[n](pos.state, compiled.x, compiled.y, perm, jnp.int32(pos.batch))
+        state, stats = compiled.train_chunk(pos.state, compiled.x, compiled.y, perm, jnp.int32(pos.batch))
         stats = jax.device_get(stats)
+        stats = {k: v[stats["valid"]] for k, v in stats.items()}
         loss = stats["loss"]
         if not np.all(np.isfinite(loss)):
             raise _diverged(program.config, loss, pos, int(state.step), run)
