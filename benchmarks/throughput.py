@@ -2,6 +2,7 @@
 
     python -m benchmarks.throughput            # full: 784-128-64-10 and 784-1024-1024-10, batch 64 and 512
     python -m benchmarks.throughput --quick    # small: 784-128-64-10, 50 steps per call (CI)
+    python -m benchmarks.throughput --systems jaxmlp-scan,jaxmlp-cli --steps 937 --mlps 128,64   # CLI ÷ scan
 
 Systems: jaxmlp with a whole epoch in one `lax.scan`; `jaxmlp train`'s own epoch loop (`jaxmlp-cli`: chunks,
 probe, losses checked on the host); jaxmlp with a jitted step called from Python;
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 
@@ -460,6 +462,11 @@ def parser() -> argparse.ArgumentParser:
         help="run workers with glibc's default (dynamic) mmap threshold instead of a fixed high one",
     )
     p.add_argument(
+        "--mlps",
+        default=None,
+        help="hidden sizes of the MLPs to time, '/' between MLPs (default: 128,64/1024,1024; quick: 128,64)",
+    )
+    p.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -598,7 +605,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     env = None if args.default_malloc else STEADY_MALLOC
     roofs, rows = [], []
-    for hidden in [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]:
+    mlps = args.mlps or ("128,64" if args.quick else "128,64/1024,1024")
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*(/[1-9]\d*(,[1-9]\d*)*)*", mlps):
+        p.error(f"--mlps {mlps!r}: hidden sizes as positive integers, e.g. 128,64/1024,1024")
+    for hidden in [tuple(int(h) for h in mlp.split(",")) for mlp in mlps.split("/")]:
         for batch in (64, 512):
             rows += best_of_rounds(systems, hidden, batch, plan, env, roofs).values()
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))

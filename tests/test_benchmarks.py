@@ -168,6 +168,9 @@ def test_unknown_system_is_a_one_line_error_and_writes_nothing(tmp_path):
     assert r.returncode == 2
     assert "unknown bogus; choose from jaxmlp-scan" in r.stderr.splitlines()[-1]
     assert not list(tmp_path.iterdir())
+    r = jaxmlp("bench", "throughput", "--quick", "--mlps", "128,64/wide", "--out", tmp_path)
+    assert r.returncode == 2 and "error: --mlps '128,64/wide': hidden sizes" in r.stderr.splitlines()[-1]
+    assert not list(tmp_path.iterdir())
 
 
 def test_mfu_peak_is_the_datasheet_on_a_known_gpu_and_the_measured_roofline_elsewhere():
