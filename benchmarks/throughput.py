@@ -2,8 +2,10 @@
 
     python -m benchmarks.throughput            # full: 784-128-64-10 and 784-1024-1024-10, batch 64 and 512
     python -m benchmarks.throughput --quick    # small: 784-128-64-10, 50 steps per call (CI)
+    python -m benchmarks.throughput --systems jaxmlp-scan,jaxmlp-cli --steps 937 --mlps 128,64   # CLI ÷ scan
 
-Systems: jaxmlp with a whole epoch in one `lax.scan`; jaxmlp with a jitted step called from Python;
+Systems: jaxmlp with a whole epoch in one `lax.scan`; `jaxmlp train`'s own epoch loop (`jaxmlp-cli`: chunks,
+probe, losses checked on the host); jaxmlp with a jitted step called from Python;
 PyTorch eager (the user's original way); `torch.compile`; tracer; hand-written NumPy. One reference,
 `matmul-floor`, is not a trainer: the step's matrix products alone in one `lax.scan` (no softmax, no
 optimizer, no gather), the ceiling any XLA:CPU version of this MLP can reach.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 
@@ -48,7 +51,16 @@ from benchmarks.common import (
 # H100 SXM's chip with more memory.
 DATASHEET_TFLOPS = {"H100": {"fp32": 495, "bf16": 989}, "H200": {"fp32": 495, "bf16": 989}}
 EPOCH = 60_000  # samples in an MNIST-sized epoch, for the epoch time each row reports
-SYSTEMS = ("jaxmlp-scan", "jaxmlp-step", "torch-eager", "torch-compile", "tracer", "numpy", "matmul-floor")
+SYSTEMS = (
+    "jaxmlp-scan",
+    "jaxmlp-cli",
+    "jaxmlp-step",
+    "torch-eager",
+    "torch-compile",
+    "tracer",
+    "numpy",
+    "matmul-floor",
+)
 FEATURES, CLASSES = 784, 10
 
 
@@ -114,6 +126,31 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
             holder["state"] = s
 
     return run, time.perf_counter() - t, {"xla_flops_per_step": flops, "compute": "bf16" if bf16 else "fp32"}
+
+
+def setup_jaxmlp_cli(hidden, batch, x, y):
+    """`jaxmlp train`'s own epoch: `loop.prepare` compiles what the command compiles, and each call runs
+    `loop.train_epoch` on it, as `jaxmlp train` does with its default settings (chunks of about 250 steps, the
+    layer-statistics probe per chunk, every loss fetched and checked, a new shuffle every epoch, progress off as
+    in a pipe): the number a user reads in metrics.jsonl, on the data every other system sees."""
+    from jaxmlp.config import TrainConfig
+    from jaxmlp.data import Dataset
+    from jaxmlp.loop import Position, Progress, StepLog, Totals, prepare, train_epoch
+    from jaxmlp.train import linear_kernels
+
+    ds = Dataset("synthetic", x, y, x[:1000], y[:1000], (28, 28), CLASSES, 0.0)
+    config = TrainConfig(hidden=tuple(hidden), batch_size=batch).validate()
+    t = time.perf_counter()
+    compiled, state = prepare(config, ds, devices=None, eval_train=False)
+    pos = Position(state, log=StepLog(list(linear_kernels(state.params))))
+    bar = Progress(config.epochs, compiled.program.steps_per_epoch, enabled=False, verbose=False)
+
+    def run():
+        pos.batch, pos.totals = 0, Totals()
+        train_epoch(compiled, pos, bar, stop=None, run=None)
+        pos.epoch += 1
+
+    return run, time.perf_counter() - t, {"compute": "fp32", "chunk_steps": compiled.program.chunk_steps}
 
 
 def setup_matmul_floor(hidden, batch, x, y):
@@ -306,6 +343,7 @@ def worker(
     x, y = x[: steps * batch], y[: steps * batch]  # every system sees exactly `steps` batches per timed call
     setup = {
         "jaxmlp-scan": lambda: setup_jaxmlp(hidden, batch, x, y, scan=True, devices=devices, bf16=bf16),
+        "jaxmlp-cli": lambda: setup_jaxmlp_cli(hidden, batch, x, y),
         "jaxmlp-step": lambda: setup_jaxmlp(hidden, batch, x, y, scan=False),
         "torch-eager": lambda: setup_torch(hidden, batch, x, y, compiled=False),
         "torch-compile": lambda: setup_torch(hidden, batch, x, y, compiled=True),
@@ -424,6 +462,11 @@ def parser() -> argparse.ArgumentParser:
         help="run workers with glibc's default (dynamic) mmap threshold instead of a fixed high one",
     )
     p.add_argument(
+        "--mlps",
+        default=None,
+        help="hidden sizes of the MLPs to time, '/' between MLPs (default: 128,64/1024,1024; quick: 128,64)",
+    )
+    p.add_argument(
         "--rounds",
         type=int,
         default=None,
@@ -470,7 +513,7 @@ def best_of_rounds(systems, hidden, batch: int, plan: dict, env, roofs: list[dic
 
 
 def add_ratios(rows: list[dict], roof: dict) -> None:
-    """MFU for the XLA systems; speed against PyTorch eager and step time against NumPy, same MLP and batch."""
+    """MFU for XLA systems; speed against PyTorch eager and jaxmlp-scan, step time against NumPy; same MLP and batch."""
     ok = {(r["system"], r["mlp"], r["batch"]): r for r in rows if "error" not in r}
     for (_, mlp, batch), r in ok.items():
         if flops := r.get("xla_flops_per_step"):
@@ -484,6 +527,8 @@ def add_ratios(rows: list[dict], roof: dict) -> None:
             r["vs_torch_eager"] = r["samples_per_s"] / base["samples_per_s"]
         if ref := ok.get(("numpy", mlp, batch)):
             r["step_time_vs_numpy"] = r["step_ms"] / ref["step_ms"]
+        if scan := ok.get(("jaxmlp-scan", mlp, batch)):
+            r["vs_jaxmlp_scan"] = r["samples_per_s"] / scan["samples_per_s"]
 
 
 def toward_worse(value: float | None, decimals: int, higher_is_better: bool) -> str:
@@ -528,7 +573,14 @@ def markdown_table(results: dict) -> str:
         f"({roof.get('n')}² `jnp.dot`, the best of 10 calls in each of {results.get('roofline_rounds', 2)} runs)."
     )
     peaks = sorted({r["peak"] for r in results["rows"] if "mfu" in r})
-    return "\n".join(table) + text + (f" MFU against: {'; '.join(peaks)}." if peaks else "") + "\n"
+    text += f" MFU against: {'; '.join(peaks)}." if peaks else ""
+    cli = [r for r in results["rows"] if "vs_jaxmlp_scan" in r and r["system"] == "jaxmlp-cli"]
+    if cli:
+        ratio = lambda r: toward_worse(r["vs_jaxmlp_scan"], 3, higher_is_better=True)
+        shown = lambda r: f"{ratio(r)} ({r['mlp']}, batch {r['batch']})"
+        ratios = ", ".join(map(shown, cli))
+        text += f"\n\n`jaxmlp train`'s epoch loop (jaxmlp-cli) ÷ jaxmlp-scan, samples/s: {ratios}."
+    return "\n".join(table) + text + "\n"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -553,7 +605,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     env = None if args.default_malloc else STEADY_MALLOC
     roofs, rows = [], []
-    for hidden in [(128, 64)] if args.quick else [(128, 64), (1024, 1024)]:
+    mlps = args.mlps or ("128,64" if args.quick else "128,64/1024,1024")
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*(/[1-9]\d*(,[1-9]\d*)*)*", mlps):
+        p.error(f"--mlps {mlps!r}: hidden sizes as positive integers, e.g. 128,64/1024,1024")
+    for hidden in [tuple(int(h) for h in mlp.split(",")) for mlp in mlps.split("/")]:
         for batch in (64, 512):
             rows += best_of_rounds(systems, hidden, batch, plan, env, roofs).values()
     roof = max(roofs, key=lambda r: r.get("flops_per_s", 0))

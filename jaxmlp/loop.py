@@ -291,7 +291,7 @@ def fit(
         while pos.epoch < config.epochs:
             t_epoch = time.perf_counter()
             bar.start(pos.epoch + 1, pos.batch)
-            _train_epoch(compiled, pos, bar, stop, run)
+            train_epoch(compiled, pos, bar, stop, run)
             if pos.batch < compiled.program.steps_per_epoch:  # stopped mid-epoch
                 status = "interrupted"
                 break
@@ -314,8 +314,12 @@ def fit(
     return Outcome(status, pos.metrics, pos.state, pos.log.arrays(), compiled.seconds, time.perf_counter() - t_start)
 
 
-def _train_epoch(compiled: Compiled, pos: Position, bar: Progress, stop: StopOnSignal, run: RunDir | None) -> None:
-    """Run chunks of the current epoch until it ends or a signal asks to stop; check every loss."""
+def train_epoch(
+    compiled: Compiled, pos: Position, bar: Progress, stop: StopOnSignal | None, run: RunDir | None
+) -> None:
+    """Run chunks of the current epoch until it ends or a signal asks to stop; check every loss.
+
+    Public for `benchmarks/throughput.py`, which times this very loop as `jaxmlp-cli`."""
     program, steps = compiled.program, compiled.program.steps_per_epoch
     perm = shuffle(pos.state.key, pos.epoch, program.num_train, steps, program.config.batch_size)
     while pos.batch < steps:
@@ -332,7 +336,7 @@ def _train_epoch(compiled: Compiled, pos: Position, bar: Progress, stop: StopOnS
         pos.log.add_losses(loss)
         pos.batch += len(loss)
         bar.update(len(loss), float(loss[-1]))
-        if stop.signal is not None:
+        if stop is not None and stop.signal is not None:
             return
 
 

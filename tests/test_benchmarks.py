@@ -61,6 +61,24 @@ def test_throughput_quick(tmp_path):
     assert "| 784-128-64-10 | 64 | numpy |" in table and "| 1.000 |" in table
 
 
+def test_throughput_quick_times_the_cli_epoch_loop_against_the_scan(tmp_path):
+    from benchmarks.throughput import toward_worse
+
+    results = run_quick("throughput", tmp_path, "--systems", "jaxmlp-scan,jaxmlp-cli")
+    rows = {(r["system"], r["batch"]): r for r in results["rows"]}
+    assert set(rows) == {(s, b) for s in ("jaxmlp-scan", "jaxmlp-cli") for b in (64, 512)}
+    table = (tmp_path / "throughput.md").read_text()
+    shown = []
+    for batch in (64, 512):
+        cli, scan = rows[("jaxmlp-cli", batch)], rows[("jaxmlp-scan", batch)]
+        assert "error" not in cli, cli
+        assert cli["chunk_steps"] == min(50, 6_400 // batch)  # the CLI's own chunking of a --quick epoch
+        assert cli["vs_jaxmlp_scan"] == pytest.approx(cli["samples_per_s"] / scan["samples_per_s"])
+        assert 0 < cli["vs_jaxmlp_scan"] < 10 and scan["vs_jaxmlp_scan"] == 1.0
+        shown.append(f"{toward_worse(cli['vs_jaxmlp_scan'], 3, True)} (784-128-64-10, batch {batch})")
+    assert f"jaxmlp-scan, samples/s: {', '.join(shown)}." in table
+
+
 def test_numpy_baseline_gradients_equal_jax_grad():
     import jax
     import jax.numpy as jnp
@@ -149,6 +167,9 @@ def test_unknown_system_is_a_one_line_error_and_writes_nothing(tmp_path):
     r = jaxmlp("bench", "throughput", "--quick", "--systems", "jaxmlp-scan,bogus", "--out", tmp_path)
     assert r.returncode == 2
     assert "unknown bogus; choose from jaxmlp-scan" in r.stderr.splitlines()[-1]
+    assert not list(tmp_path.iterdir())
+    r = jaxmlp("bench", "throughput", "--quick", "--mlps", "128,64/wide", "--out", tmp_path)
+    assert r.returncode == 2 and "error: --mlps '128,64/wide': hidden sizes" in r.stderr.splitlines()[-1]
     assert not list(tmp_path.iterdir())
 
 

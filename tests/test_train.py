@@ -153,6 +153,9 @@ def test_the_shuffle_program_is_epoch_permutation():
     key = jax.random.key_data(jax.random.key(7))
     for epoch in range(3):
         assert np.array_equal(shuffle(key, epoch, 1000, 15, 64), epoch_permutation(key, epoch, 1000, 15, 64))
+    # 60,000 samples take two rounds of sorting (and ties among the 32-bit keys, which a stable sort keeps in order)
+    for epoch in range(2):
+        assert np.array_equal(shuffle(key, epoch, 60_000, 937, 64), epoch_permutation(key, epoch, 60_000, 937, 64))
 
 
 def test_train_accuracy_is_the_count_of_right_answers_over_the_samples_seen(tmp_path, digits):
