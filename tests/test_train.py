@@ -129,8 +129,8 @@ def test_initial_state_is_the_eagerly_built_model(norm):
     ],
 )
 def test_programs_compiled_with_less_optimization_compute_the_same_bits(digits, monkeypatch, options):
-    """The initial state and the probe are compiled at `RUN_RARELY`'s level for a sooner first epoch; what they
-    compute (the run's starting point, its layer statistics) must be bit for bit what fully optimized programs do."""
+    """The initial state is compiled at `RUN_RARELY`'s level for a sooner first epoch; what it computes (the run's
+    starting point) must be bit for bit what a fully optimized program computes, and the probe is unaffected."""
     import jaxmlp.train as train
 
     config = TrainConfig(dataset="digits", hidden=(32, 16), **options).validate()
