@@ -70,6 +70,19 @@ def _drop_read_only_notes(record: logging.LogRecord) -> bool:
     return "read only" not in record.getMessage() and "read_only" not in record.getMessage()
 
 
+def _read_only_manager(directory: str, **kwargs) -> ocp.CheckpointManager:
+    """An orbax manager that creates, deletes and writes nothing (and does not log that it is read-only)."""
+    absl_log = logging.getLogger("absl")
+    absl_log.addFilter(_drop_read_only_notes)
+    try:
+        options = ocp.CheckpointManagerOptions(
+            read_only=True, create=False, save_interval_steps=0, max_to_keep=None, enable_async_checkpointing=False
+        )
+        return ocp.CheckpointManager(directory, options=options, **kwargs)
+    finally:
+        absl_log.removeFilter(_drop_read_only_notes)
+
+
 def _os_error(e: BaseException | None) -> OSError | None:
     """The OSError behind an orbax exception, if any: orbax wraps them, and TensorStore reports
     them as ValueError("... [os_error_code='28']")."""
@@ -86,15 +99,15 @@ class Checkpointer:
 
     def __init__(self, directory: str, max_to_keep: int = 2, read_only: bool = False):
         self.directory = os.path.abspath(directory)
-        options = dict(max_to_keep=max_to_keep, create=True) if not read_only else dict(read_only=True, create=False)
-        absl_log = logging.getLogger("absl")
-        absl_log.addFilter(_drop_read_only_notes)
-        try:
+        if read_only:
+            self._manager = _read_only_manager(self.directory)
+        else:
             self._manager = ocp.CheckpointManager(
-                self.directory, options=ocp.CheckpointManagerOptions(enable_async_checkpointing=False, **options)
+                self.directory,
+                options=ocp.CheckpointManagerOptions(
+                    max_to_keep=max_to_keep, enable_async_checkpointing=False, create=True
+                ),
             )
-        finally:
-            absl_log.removeFilter(_drop_read_only_notes)
 
     def clean_temp(self) -> None:
         """Remove the temporary folders of checkpoints a killed process never committed (only the trainer, locked)."""
@@ -178,11 +191,8 @@ class Checkpointer:
     def _check_model(self, step: int, like: Any, saved: dict | None, config: dict | None) -> None:
         """A checkpoint whose arrays are not the shapes `like` has: the model of config.json is another one."""
         try:
-            manager = ocp.CheckpointManager(
-                self.directory,
-                options=ocp.CheckpointManagerOptions(read_only=True, create=False),
-                item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
-            )
+            handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+            manager = _read_only_manager(self.directory, item_handlers=handlers)
             tree = manager.item_metadata(step)["state"]
             found = sorted((tuple(a.shape), str(a.dtype)) for a in jax.tree.leaves(getattr(tree, "tree", tree)))
         except Exception:  # no readable metadata: the restore itself will tell

@@ -436,6 +436,8 @@ def _fetch_one(entry: Entry, url: str, folder: str, name: str, log, progress: bo
     part = _inside(folder, f".{entry.filename}.part")
     try:
         _transfer_tries(url, part, entry, name, log, progress)
+    except ConfigError as e:  # a symlink, or something other than a file, where the .part goes
+        raise DataError(str(e)) from None
     except _Mismatch as e:
         _discard(part)
         raise _Mismatch(f"{e}; deleted") from None
@@ -526,7 +528,10 @@ def verify(name: str) -> str:
             path = _inside(folder, entry.filename)
             problem = None if entry.filename in absent else mismatch(path, entry)
             if problem:
-                _discard(path)
+                try:
+                    _discard(path)
+                except ConfigError as e:
+                    raise DataError(str(e)) from None
                 bad.append(f"{entry.filename}: {problem}")
     if bad:
         raise DataError(f"{name}: " + "; ".join(bad) + f"; deleted; run `jaxmlp data fetch {name}` to fetch again")
