@@ -142,9 +142,10 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def read_meta(self) -> dict:
-        """The loop bookkeeping of the newest checkpoint, its files checked first (cheap: no arrays are read)."""
-        step = self._latest()
+    def read_meta(self, step: int | None = None) -> dict:
+        """The loop bookkeeping of checkpoint `step` (default: the newest), its files checked first (cheap: no arrays
+        are read)."""
+        step = self._latest() if step is None else step
         self._check_files(step)
         return self._read(step, meta=ocp.args.JsonRestore())["meta"]
 
@@ -165,7 +166,7 @@ class Checkpointer:
         config field that differs), not as damage."""
         step = self._latest()
         where = self._step_dir(step)
-        meta = self.read_meta()  # checks the checkpoint's files against its manifest first
+        meta = self.read_meta(step)  # checks the checkpoint's files against its manifest first
         for key, value in shape.items():
             if key in meta and meta[key] != value:
                 raise ConfigError(

@@ -57,8 +57,13 @@ def restore_latest(run: RunDir, like: TrainState, shape: dict[str, int]) -> Trai
             state, _ = run.checkpointer().restore(like, shape, run.config().to_json())
             break
         except ConfigError:
-            if trainer is None or attempt == 2:
+            if trainer is None:
                 raise
+            if attempt == 2:
+                raise ConfigError(
+                    f"training in progress (pid {trainer}): its checkpoints changed while they were read; "
+                    "run the command again"
+                ) from None
             run.release()  # a fresh look at the checkpoints folder
     if trainer is not None:
         print(f"training in progress (pid {trainer}); showing checkpoint {int(state.step)}", file=sys.stderr)

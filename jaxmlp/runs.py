@@ -398,7 +398,8 @@ class RunDir:
     def check_history(self) -> None:
         """Check metrics.jsonl and steps.npz against the latest checkpoint (for `jaxmlp plot`)."""
         checkpointer = self.checkpointer()
-        self.history(checkpointer.read_meta(), checkpointer.latest_step())
+        step = checkpointer.latest_step()
+        self.history(checkpointer.read_meta(step), step)
 
     def history(self, meta: dict, step: int) -> tuple[list[dict], dict[str, np.ndarray]]:
         """The metrics rows and step log as they were when the checkpoint (`meta`, at `step`) was committed."""
