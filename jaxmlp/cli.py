@@ -301,7 +301,7 @@ def run_dir(args: argparse.Namespace) -> str:
 
 
 def _add_data_parser(sub) -> None:
-    from jaxmlp.download import DATASETS, MIRROR_ENV, REGISTRY_ENV
+    from jaxmlp.download import DATASETS, DEADLINE_ENV, DEADLINE_SECONDS, MIRROR_ENV, REGISTRY_ENV
 
     data = sub.add_parser(
         "data",
@@ -310,7 +310,8 @@ def _add_data_parser(sub) -> None:
         "checked against the size and sha256 in tensorflow-datasets' registry. "
         f"{MIRROR_ENV}=URL fetches FILENAME from URL/FILENAME ({{dataset}} in URL becomes the name); "
         f"{REGISTRY_ENV}=DIR reads DIR/NAME.txt, in TFDS's url_checksums format, instead of TFDS's registry "
-        "(for testing a mirror).",
+        f"(for testing a mirror). Each file must arrive within {DEADLINE_ENV} seconds (default {DEADLINE_SECONDS:g}), "
+        "as raw bytes no longer than the registry's size.",
     )
     actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
     fetch = actions.add_parser("fetch", help="download and verify a dataset ahead of time")

@@ -715,10 +715,11 @@ EVAL_ARGS = ["--dataset", "digits", "--epochs", 40, "--batch-size", 16, "--hidde
 EVAL_ARGS += ["--chunks-per-epoch", 9, "--checkpoint-interval", 0, "--no-progress", "--no-figures"]
 
 
-def readers_during_training(tmp_path, capsys, calls):
-    """Train in a subprocess while `calls` evals and `calls` plots read the run; it must equal an undisturbed run."""
+def readers_during_training(tmp_path, capsys, calls, epochs=40):
+    """Train in a subprocess while up to `calls` evals and `calls` plots read the run (as many as fit in its
+    training); it must end equal, bitwise, to an undisturbed run. Returns how many readers ran."""
     env = {**os.environ, "PYTHONPATH": ROOT}
-    command = [sys.executable, "-m", "jaxmlp", "train", *map(str, EVAL_ARGS), "--out"]
+    command = [sys.executable, "-m", "jaxmlp", "train", *map(str, EVAL_ARGS), "--epochs", str(epochs), "--out"]
     ref = subprocess.Popen([*command, str(tmp_path / "ref")], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     out = tmp_path / "run"
     trainer = subprocess.Popen([*command, str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -743,7 +744,7 @@ def test_eval_and_plot_while_training_leave_the_trainer_undisturbed(tmp_path, ca
 
 @pytest.mark.slow
 def test_twenty_evals_and_twenty_plots_while_training(tmp_path, capsys):
-    readers_during_training(tmp_path, capsys, calls=20)
+    assert readers_during_training(tmp_path, capsys, calls=20, epochs=1000) == 40
 
 
 @pytest.mark.parametrize(
