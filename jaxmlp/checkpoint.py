@@ -67,18 +67,24 @@ def _changed(saved: dict | None, config: dict | None) -> dict:
 
 
 def _drop_read_only_notes(record: logging.LogRecord) -> bool:
-    return "read only" not in record.getMessage() and "read_only" not in record.getMessage()
+    message = record.getMessage()  # notes of a read-only manager, and of a checkpoint removed while it lists them
+    return not any(note in message for note in ("read only", "read_only", "Metadata file does not exist"))
 
 
 def _read_only_manager(directory: str, **kwargs) -> ocp.CheckpointManager:
     """An orbax manager that creates, deletes and writes nothing (and does not log that it is read-only)."""
     absl_log = logging.getLogger("absl")
     absl_log.addFilter(_drop_read_only_notes)
+    options = ocp.CheckpointManagerOptions(
+        read_only=True, create=False, save_interval_steps=0, max_to_keep=None, enable_async_checkpointing=False
+    )
     try:
-        options = ocp.CheckpointManagerOptions(
-            read_only=True, create=False, save_interval_steps=0, max_to_keep=None, enable_async_checkpointing=False
-        )
-        return ocp.CheckpointManager(directory, options=options, **kwargs)
+        for _ in range(5):  # a trainer may delete an old checkpoint while orbax lists them: look again
+            try:
+                return ocp.CheckpointManager(directory, options=options, **kwargs)
+            except FileNotFoundError:
+                continue
+        raise ConfigError(f"{directory}: its checkpoints kept changing while being read (a trainer is writing them)")
     finally:
         absl_log.removeFilter(_drop_read_only_notes)
 
@@ -146,7 +152,12 @@ class Checkpointer:
         """The loop bookkeeping of checkpoint `step` (default: the newest), its files checked first (cheap: no arrays
         are read)."""
         step = self._latest() if step is None else step
-        self._check_files(step)
+        try:
+            self._check_files(step)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"{self._step_dir(step)}: removed while being read (a newer checkpoint replaced it)"
+            ) from None
         return self._read(step, meta=ocp.args.JsonRestore())["meta"]
 
     def _latest(self) -> int:

@@ -53,7 +53,7 @@ def restore_latest(run: RunDir, like: TrainState, shape: dict[str, int]) -> Trai
     say so; a checkpoint it replaced while being read is read again from the newest one."""
     trainer = FileLock.holder(run.lock_path)
     for attempt in (1, 2):
-        try:
+        try:  # the checkpointer is made inside: listing the checkpoints can meet one being removed
             state, _ = run.checkpointer().restore(like, shape, run.config().to_json())
             break
         except ConfigError:

@@ -397,9 +397,22 @@ class RunDir:
 
     def check_history(self) -> None:
         """Check metrics.jsonl and steps.npz against the latest checkpoint (for `jaxmlp plot`)."""
-        checkpointer = self.checkpointer()
-        step = checkpointer.latest_step()
-        self.history(checkpointer.read_meta(step), step)
+        trainer = FileLock.holder(self.lock_path)
+        for attempt in (1, 2):
+            try:
+                checkpointer = self.checkpointer()
+                step = checkpointer.latest_step()
+                self.history(checkpointer.read_meta(step), step)
+                return
+            except ConfigError:
+                if trainer is None:
+                    raise
+                if attempt == 2:
+                    raise ConfigError(
+                        f"training in progress (pid {trainer}): its checkpoints changed while they were read; "
+                        "run the command again"
+                    ) from None
+                self.release()  # a fresh look at the checkpoints folder
 
     def history(self, meta: dict, step: int) -> tuple[list[dict], dict[str, np.ndarray]]:
         """The metrics rows and step log as they were when the checkpoint (`meta`, at `step`) was committed."""
