@@ -732,7 +732,7 @@ def readers_during_training(tmp_path, capsys, calls, epochs=40):
         assert "Traceback" not in err and "corrupt" not in err and (code == 0 or "training in progress" in err), err
         seen.append("training in progress" in err)
         done += 1
-    assert trainer.wait(timeout=600) == 0 and ref.wait(timeout=600) == 0
+    assert trainer.wait(timeout=1800) == 0 and ref.wait(timeout=1800) == 0
     assert any(seen), "no reader ran while the trainer trained"
     assert_same_run(out, tmp_path / "ref")
     return done
