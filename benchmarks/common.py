@@ -68,6 +68,18 @@ def timed_repeats(fn, repeats: int, warmup: int = 1) -> dict:
 STEADY_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 
 
+def die_with_parent() -> None:
+    """`preexec_fn` of every worker: Linux sends it SIGTERM when the benchmark that started it dies (a SIGHUP or a
+    kill included), so no worker outlives its benchmark (PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def run_worker(module: str, args: list[str], timeout: float = 1800, env: dict | None = None) -> dict:
     """Run `python -m module --worker ARGS` in a fresh process (its own memory peak); return its JSON result.
 
@@ -79,6 +91,7 @@ def run_worker(module: str, args: list[str], timeout: float = 1800, env: dict | 
         text=True,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        preexec_fn=die_with_parent,
     )
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -90,7 +103,9 @@ def stamped_run(env: dict, out: str, *extra: str, cwd: str | None = None) -> lis
     start = time.perf_counter()
     cmd = [sys.executable, "-m", "jaxmlp", "train", "--epochs", "1", "--no-figures", "--no-progress", "--out", out]
     cmd += extra
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=die_with_parent
+    )
     lines = [(time.perf_counter() - start, line.rstrip()) for line in proc.stdout]
     if proc.wait() != 0:
         raise SystemExit("jaxmlp train failed:\n" + "\n".join(line for _, line in lines))

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.common import arguments, base_parser, command_line, machine, output_dir, write_outputs
+from benchmarks.common import arguments, base_parser, command_line, die_with_parent, machine, output_dir, write_outputs
 
 # (what, `jaxmlp` arguments with DATA for --data-dir, the metric reported)
 RUNS = [
@@ -49,7 +49,10 @@ def run_command(args: list[str], out: str) -> dict:
     load = os.getloadavg()[0]  # runnable processes, 1-minute average: above the core count, others are running
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxmlp", *args, "--out", out, "--no-progress"], capture_output=True, text=True
+        [sys.executable, "-m", "jaxmlp", *args, "--out", out, "--no-progress"],
+        capture_output=True,
+        text=True,
+        preexec_fn=die_with_parent,
     )
     seconds = time.perf_counter() - t
     if proc.returncode != 0:

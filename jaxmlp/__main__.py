@@ -1,13 +1,15 @@
 """`python -m jaxmlp` and the `jaxmlp` command.
 
-Signals are handled from the first line: importing JAX takes seconds, and a Ctrl-C or SIGTERM
-then must end as cleanly as one later (a line on stderr, exit status 130, no traceback).
+Signals are handled from the first line: importing JAX takes seconds, and a Ctrl-C, SIGTERM or SIGHUP (the
+terminal closed) then must end as cleanly as one later (a line on stderr, exit status 130, no traceback).
 """
 
 import os
 import signal
 import sys
 import threading
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _exit_at_once(signum, frame):
@@ -33,19 +35,20 @@ def _redeliver_interrupts(unraisable, default=sys.unraisablehook):
 
 
 def main(argv: list[str] | None = None) -> int:
-    for s in (signal.SIGINT, signal.SIGTERM):
+    for s in STOP_SIGNALS:
         signal.signal(s, _exit_at_once)
     from jaxmlp.cli import main as cli_main
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on a signal unwinds, so cleanup runs
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     sys.unraisablehook = _redeliver_interrupts
     code = None
     while True:  # an interrupt may land anywhere, this function's own lines included
         try:
             if code is None:
                 code = cli_main(argv)
-            for s in (signal.SIGINT, signal.SIGTERM):
+            for s in STOP_SIGNALS:
                 signal.signal(s, signal.SIG_IGN)  # the command is over: a late signal changes nothing now
             return code
         except KeyboardInterrupt:

@@ -20,6 +20,12 @@ from jaxmlp.errors import ConfigError, UserError
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM)
+PATH_ERRORS = {
+    errno.EEXIST: "a file is in the way of a folder to be made there",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.EISDIR: "is a folder, where a file is to be written",
+    errno.ELOOP: "too many symlinks (or a symlink where jaxmlp writes)",
+}
 BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist", "measured_here")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
@@ -295,7 +301,7 @@ def run_dir(args: argparse.Namespace) -> str:
 
 
 def _add_data_parser(sub) -> None:
-    from jaxmlp.download import DATASETS, MIRROR_ENV, REGISTRY_ENV
+    from jaxmlp.download import DATASETS, DEADLINE_ENV, DEADLINE_SECONDS, MIRROR_ENV, REGISTRY_ENV
 
     data = sub.add_parser(
         "data",
@@ -304,7 +310,8 @@ def _add_data_parser(sub) -> None:
         "checked against the size and sha256 in tensorflow-datasets' registry. "
         f"{MIRROR_ENV}=URL fetches FILENAME from URL/FILENAME ({{dataset}} in URL becomes the name); "
         f"{REGISTRY_ENV}=DIR reads DIR/NAME.txt, in TFDS's url_checksums format, instead of TFDS's registry "
-        "(for testing a mirror).",
+        f"(for testing a mirror). Each file must arrive within {DEADLINE_ENV} seconds (default {DEADLINE_SECONDS:g}), "
+        "as raw bytes no longer than the registry's size.",
     )
     actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
     fetch = actions.add_parser("fetch", help="download and verify a dataset ahead of time")
@@ -356,6 +363,11 @@ def _join_processes(args: argparse.Namespace) -> None:
         )
     if not (args.out or args.resume):
         raise ConfigError("a multi-process run needs the same --out DIR for every process")
+    host, _, port = args.coordinator.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in args.coordinator):
+        raise ConfigError(
+            f"--coordinator {args.coordinator!r}: give process 0's address as HOST:PORT, such as 10.0.0.1:1234"
+        )
     from jaxmlp.parallel import initialize_distributed
 
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
@@ -374,7 +386,7 @@ def open_run(args: argparse.Namespace, lead: bool):
         if given or args.out or args.overwrite:
             drop = ", ".join(given + (["--out"] if args.out else []) + (["--overwrite"] if args.overwrite else []))
             raise ConfigError(f"--resume continues a run as it was configured (only --epochs may change); drop {drop}")
-        run = RunDir.open(args.resume, lock=lead)
+        run = RunDir.open(args.resume, lock=lead, read_only=False)
         try:
             return run, _extend(run, getattr(args, "epochs", None), lead)
         except BaseException:
@@ -618,13 +630,16 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the training loop: nothing is half-written
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP outside the training loop: nothing is half-written
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 141  # as if killed by SIGPIPE, like other commands in a pipeline
-    except OSError as e:  # a full or read-only disk
+    except OSError as e:  # a full or read-only disk, or a file where a folder was to be
+        if e.errno in PATH_ERRORS:
+            print(f"error: {e.filename}: {PATH_ERRORS[e.errno]}; give another path", file=sys.stderr)
+            return 2
         if e.errno not in DISK_ERRORS:
             raise
         print(f"error: {e.filename}: {e.strerror}; free space or fix its permissions, then rerun", file=sys.stderr)

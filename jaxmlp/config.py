@@ -148,7 +148,18 @@ def _recipe_files():
 
 def list_recipes() -> dict[str, str]:
     """Recipe name -> one-line description."""
-    return {name: json.loads(p.read_text())["description"] for name, p in sorted(_recipe_files().items())}
+    return {name: _read_recipe(p).get("description", "") for name, p in sorted(_recipe_files().items())}
+
+
+def _read_recipe(path) -> dict:
+    """A recipe file's JSON object; a damaged one is one line naming it."""
+    try:
+        d = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: recipe is not valid JSON ({e}); restore the file") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{path}: recipe is not a JSON object; restore the file")
+    return d
 
 
 def load_recipe(name: str) -> dict:
@@ -157,8 +168,8 @@ def load_recipe(name: str) -> dict:
     name = name.strip().lower().replace("_", "-")
     if name not in files:
         raise ConfigError(f"unknown recipe {name!r}; `jaxmlp recipes` lists them: {', '.join(sorted(files))}")
-    d = json.loads(files[name].read_text())
-    d.pop("description")
+    d = _read_recipe(files[name])
+    d.pop("description", None)
     d["recipe"] = name
     TrainConfig.from_json(d)  # reject unknown keys and wrong types early
     return d

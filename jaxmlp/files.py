@@ -8,10 +8,13 @@ importing JAX or orbax.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -46,30 +49,59 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def refuse_link(path: str) -> None:
+    """One line naming `path` when a symlink stands where jaxmlp keeps a file or folder of its own."""
+    if os.path.islink(path):
+        raise ConfigError(
+            f"{path} is a symlink (to {os.readlink(path)}) where jaxmlp keeps its own file; jaxmlp does not write "
+            "through links: remove the link"
+        )
+
+
+def open_nofollow(path: str, flags: int, mode: int = 0o666) -> int:
+    """`os.open` that never follows a symlink at `path` (one line naming it instead) and never blocks on a FIFO.
+
+    A file that is not a regular file (a FIFO, a device, a folder) is refused too."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as e:
+        if e.errno == errno.ELOOP or (e.errno == errno.EEXIST and os.path.islink(path)):
+            refuse_link(path)
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path} is not a regular file where jaxmlp keeps its own file; move it away")
+    os.set_blocking(fd, True)
+    return fd
+
+
 class FileLock:
     """An advisory lock (`fcntl.flock`) held by this process until `release()`; the kernel drops it if we die.
 
-    The lock file is removed on release. A waiter may have opened the file just before that, so after
-    locking we check that the path still names the file we locked, and start over if it does not.
+    The lock file is opened without following a symlink, so a link planted at its path is refused (one line)
+    rather than written through. It is removed on release. A waiter may have opened the file just before that,
+    so after locking we check that the path still names the file we locked, and start over if it does not.
+    `wait(message)`, if given, is called once and the lock is then waited for instead of refused.
     """
 
-    def __init__(self, path: str, in_use: str):
-        self.path, self.in_use, self._fd = path, in_use, None
+    def __init__(self, path: str, in_use: str, wait=None):
+        self.path, self.in_use, self.wait, self._fd = path, in_use, wait, None
 
     def acquire(self) -> FileLock:
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-                os.close(fd)
-                raise ConfigError(f"{self.in_use} (pid {holder} holds {self.path}); wait for it to finish") from None
-            try:
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+                if self.wait is None:
+                    os.close(fd)
+                    raise ConfigError(
+                        f"{self.in_use} (pid {holder} holds {self.path}); wait for it to finish"
+                    ) from None
+                self.wait(f"{self.in_use} (pid {holder}); waiting for it")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(self.path, fd):
                 break
             os.close(fd)
         os.ftruncate(fd, 0)
@@ -80,9 +112,31 @@ class FileLock:
     def release(self) -> None:
         if self._fd is None:
             return
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        if _same_file(self.path, self._fd):  # never unlink what another process put at the path since
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
         os.close(self._fd)
         self._fd = None
+
+    @staticmethod
+    def holder(path: str) -> str | None:
+        """The pid (as written) of the process holding the lock at `path`, or None when it is free; reads only."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None  # no lock file (or a link, which no jaxmlp process holds)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.read(fd, 32).decode(errors="replace").strip() or "?"
+        finally:
+            os.close(fd)  # closing drops the shared lock, if taken
+        return None
+
+
+def _same_file(path: str, fd: int) -> bool:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (st.st_ino, st.st_dev) == (os.fstat(fd).st_ino, os.fstat(fd).st_dev)

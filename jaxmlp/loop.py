@@ -2,7 +2,7 @@
 
 It drives the pure functions of `train.py`, evaluates after every epoch,
 writes `metrics.jsonl`, checkpoints, and stops cleanly at a chunk boundary on
-SIGINT/SIGTERM or on a non-finite loss.
+SIGINT/SIGTERM/SIGHUP or on a non-finite loss.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class Outcome:
 
 
 class StopOnSignal:
-    """Turn the first SIGINT/SIGTERM into a flag the loop polls; a second one aborts at once."""
+    """Turn the first SIGINT/SIGTERM/SIGHUP (terminal closed) into a flag the loop polls; a second aborts at once."""
 
     def __init__(self):
         self.signal: int | None = None
@@ -71,7 +71,7 @@ class StopOnSignal:
         )
 
     def __enter__(self):
-        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         return self
 
     def __exit__(self, *exc):

@@ -1,6 +1,7 @@
 """A run directory: where one training run keeps everything it produced.
 
 runs/<name>/
+  jaxmlp-run.json  the marker that makes the folder a jaxmlp run: format version and the run's id
   config.json      the full TrainConfig (what `--resume` and `eval` rebuild from)
   metrics.jsonl    one JSON line per epoch
   steps.npz        every step's loss, per-layer gradient norm and update/param ratio
@@ -12,6 +13,14 @@ A new run touches nothing until its first checkpoint: it is built in a hidden si
 replaced with `--overwrite` is moved aside only then). So a run that fails or is stopped before
 its first checkpoint leaves nothing behind, and an old run is never lost to a new one that did
 not start. One process at a time may train a run: it holds `.<name>.jaxmlp-lock` beside it.
+
+A folder is a jaxmlp run only when it holds the marker `jaxmlp-run.json` that jaxmlp wrote when it created the run;
+`--overwrite` replaces nothing else (a folder that merely has a config.json and a checkpoints/ folder, a run
+without the marker, a symlink, `/`, $HOME, the current folder or one above it). What jaxmlp deletes is a run,
+staging folder or moved-aside run that holds its marker, an empty staging folder, or its own lock file; and it
+writes through no symlink. Readers (`eval`, `plot`) change nothing: the clean-up of what a killed process left
+(orbax's temporary folders, staging folders, a half-done replacement) happens in `train`, under the run's lock,
+and when a run is created, for every other run of the same parent folder whose lock is free.
 
 Each checkpoint commits the metrics and step log with it: both files are written first, and the
 checkpoint records their checksums (and its own parameters' checksum). A resume keeps the rows
@@ -27,9 +36,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
+import stat
+import uuid
 import zipfile
 
 import jax
@@ -37,14 +49,58 @@ import numpy as np
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.errors import ConfigError
-from jaxmlp.files import FileLock, sha256_text, write_atomic, write_json
+from jaxmlp.files import FileLock, open_nofollow, refuse_link, sha256_text, write_atomic, write_json
 
-RUN_FILES = ("config.json", "checkpoints")  # what makes a folder a jaxmlp run
+MARKER = "jaxmlp-run.json"  # written in every run jaxmlp creates: what makes a folder a jaxmlp run
+MARKER_KIND, MARKER_FORMAT = "jaxmlp run", 1
 CHECKPOINT_OVERHEAD = 256 * 1024  # bytes beside the arrays: orbax's metadata files, metrics, step log
 
 
+def run_marker(path: str) -> dict | None:
+    """The marker of the run at `path` (a real folder, not a link), or None when it holds no valid one."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            return None
+        fd = open_nofollow(os.path.join(path, MARKER), os.O_RDONLY)
+    except (OSError, ConfigError):
+        return None
+    try:
+        with os.fdopen(fd, "rb") as f:
+            marker = json.loads(f.read(4096))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    ok = isinstance(marker, dict) and marker.get("kind") == MARKER_KIND and marker.get("format") == MARKER_FORMAT
+    return marker if ok and isinstance(marker.get("id"), str) else None
+
+
 def is_run(path: str) -> bool:
-    return all(os.path.exists(os.path.join(path, name)) for name in RUN_FILES)
+    return run_marker(path) is not None
+
+
+def _own_staging(path: str) -> bool:
+    """Whether `path` is a staging folder jaxmlp made: a real folder with the marker, or empty (killed before it)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode) and (is_run(path) or not os.listdir(path))
+    except OSError:
+        return False
+
+
+def _refuse_place(path: str) -> None:
+    """A run never goes at `/`, $HOME, the current folder or a folder above it, or a symlink: one line saying which."""
+    given = path.rstrip(os.sep) or os.sep
+    if os.path.islink(given):
+        raise ConfigError(f"--out {path} is a symlink (to {os.readlink(given)}); give the folder itself, not a link")
+    real, cwd = os.path.realpath(path), os.path.realpath(os.getcwd())
+    if real == os.sep:
+        raise ConfigError(f"--out {path} is the root folder /; give a folder for the run, such as runs/NAME")
+    if real == os.path.realpath(os.path.expanduser("~")):
+        raise ConfigError(f"--out {path} is your home folder ($HOME); give a folder for the run, such as runs/NAME")
+    if real == cwd:
+        raise ConfigError(f"--out {path} is the current folder; give a folder for the run, such as runs/NAME")
+    if cwd.startswith(real.rstrip(os.sep) + os.sep):
+        raise ConfigError(f"--out {path} is above the current folder; give a folder for the run, such as runs/NAME")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"--out {path} is a file, not a folder; give a folder for the run")
 
 
 def model_shape(ds) -> dict[str, int]:
@@ -78,14 +134,17 @@ def steps_digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 class RunDir:
-    def __init__(self, path: str, config: TrainConfig | None = None, committed: bool = True):
+    def __init__(self, path: str, config: TrainConfig | None = None, committed: bool = True, read_only: bool = True):
         self.path = path
         self.committed = committed  # False: not yet on disk (a new run before its first checkpoint)
+        self.read_only = read_only  # a reader (eval, plot): nothing on disk is changed or deleted
         self._config = config
         self._lock: FileLock | None = None
         self._made: list[str] = []
+        self._staged = False  # this process made the staging folder
         self._checkpointer = None
-        parent, name = os.path.split(os.path.abspath(path))
+        # the lock and staging names come from the real path, so two names of one run share one lock
+        parent, name = os.path.split(os.path.realpath(path))
         self.staging_path = os.path.join(parent, f".{name}.jaxmlp-new")
         self.aside_path = os.path.join(parent, f".{name}.jaxmlp-old")
         self.lock_path = os.path.join(parent, f".{name}.jaxmlp-lock")
@@ -113,10 +172,14 @@ class RunDir:
     def create(cls, path: str, config: TrainConfig, overwrite: bool = False, lock: bool = True) -> RunDir:
         """A new run at `path`, written at its first checkpoint. An existing non-empty folder is an error
         unless `overwrite`, and `overwrite` replaces only a jaxmlp run."""
-        run = cls(path, config, committed=False)
+        _refuse_place(path)
+        run = cls(path, config, committed=False, read_only=False)
         if lock:
             run._take_lock()
         try:
+            if lock:
+                run._recover()
+                _sweep(os.path.dirname(run.lock_path), keep=run.lock_path)
             run._check_new(overwrite)
         except BaseException:
             run.release()
@@ -125,24 +188,32 @@ class RunDir:
 
     def _check_new(self, overwrite: bool) -> None:
         path = self.path
-        if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        if os.path.exists(path) and os.listdir(path):
+            if not is_run(path):
+                raise ConfigError(
+                    f"--out {path} is not empty and is not a jaxmlp run (it has no {MARKER}, the marker jaxmlp writes "
+                    "in every run it creates), so jaxmlp will not write there or delete it; pick another --out (a run "
+                    "folder without the marker can still be resumed, evaluated and plotted, but not replaced)"
+                )
             if not overwrite:
                 raise ConfigError(
                     f"--out {path} already holds a run; pick another --out, continue it with "
                     f"--resume {shlex.quote(path)}, or replace it with --overwrite"
                 )
-            if not is_run(path):
-                raise ConfigError(
-                    f"--out {path} is not a jaxmlp run (no config.json and checkpoints/), so --overwrite "
-                    "will not delete it; pick another --out"
-                )
 
     @classmethod
-    def open(cls, path: str, lock: bool = False) -> RunDir:
-        """An existing run; `lock=True` (to train it) takes its lock and finishes an interrupted replacement."""
-        run = cls(path)
+    def open(cls, path: str, lock: bool = False, read_only: bool = True) -> RunDir:
+        """An existing run; `lock=True` (to train it) takes its lock and finishes an interrupted replacement.
+
+        `read_only=False`: this process writes the run (train; every process of a multi-process run)."""
+        run = cls(path, read_only=read_only)
         if lock:
             run._take_lock()
+            try:
+                run._recover()
+            except BaseException:
+                run.release()
+                raise
         if not os.path.isfile(run.config_path):
             run.release()
             raise ConfigError(f"{path}: not a run directory (no config.json); pass the folder `jaxmlp train` printed")
@@ -159,23 +230,29 @@ class RunDir:
             self._lock = FileLock(self.lock_path, f"{self.path} is in use by another jaxmlp train").acquire()
         except OSError as e:
             raise ConfigError(f"{parent}: cannot write there ({e.strerror}); pick a writable --out") from None
-        self._recover()
 
     def _recover(self) -> None:
         """Finish or undo what a killed process left half-done, under the lock: a staged run that holds a
-        checkpoint replaces the run, one that does not is deleted, and a run moved aside is deleted or put back."""
-        if os.path.isdir(self.staging_path):
+        checkpoint replaces the run, one that does not is deleted, and a run moved aside is deleted or put back.
+        Only folders with jaxmlp's marker (or an empty staging folder) are moved or deleted."""
+        real = os.path.join(os.path.dirname(self.lock_path), os.path.basename(os.path.realpath(self.path)))
+        if os.path.lexists(self.staging_path):
+            if not _own_staging(self.staging_path):
+                raise ConfigError(f"{self.staging_path} is not jaxmlp's staging folder (no {MARKER}); move it away")
             if _has_checkpoint(os.path.join(self.staging_path, "checkpoints")):
-                if os.path.exists(self.path) and not os.path.exists(self.aside_path):
-                    os.replace(self.path, self.aside_path)
-                if not os.path.exists(self.path):
-                    os.replace(self.staging_path, self.path)
-            shutil.rmtree(self.staging_path, ignore_errors=True)
-        if os.path.exists(self.aside_path):
-            if os.path.exists(self.path):
+                if os.path.lexists(real) and not os.path.lexists(self.aside_path) and is_run(real):
+                    os.replace(real, self.aside_path)
+                if not os.path.lexists(real):
+                    os.replace(self.staging_path, real)
+            if os.path.lexists(self.staging_path):
+                shutil.rmtree(self.staging_path)
+        if os.path.lexists(self.aside_path):
+            if not is_run(self.aside_path):
+                raise ConfigError(f"{self.aside_path} is not a run jaxmlp moved aside (no {MARKER}); move it away")
+            if os.path.lexists(real):
                 shutil.rmtree(self.aside_path)
             else:
-                os.replace(self.aside_path, self.path)
+                os.replace(self.aside_path, real)
 
     def release(self) -> None:
         """Close the checkpoint manager and drop the lock."""
@@ -183,7 +260,7 @@ class RunDir:
             self._checkpointer.close()
             self._checkpointer = None
         if self._lock is not None:
-            if not self.committed:
+            if not self.committed and self._staged and _own_staging(self.staging_path):
                 shutil.rmtree(self.staging_path, ignore_errors=True)
             self._lock.release()
             self._lock = None
@@ -238,7 +315,9 @@ class RunDir:
         from jaxmlp.checkpoint import Checkpointer  # orbax, only for the commands that need it
 
         if self._checkpointer is None:
-            self._checkpointer = Checkpointer(self.checkpoint_dir)
+            self._checkpointer = Checkpointer(self.checkpoint_dir, read_only=self.read_only)
+            if self._lock is not None:  # only the trainer, under the lock, removes what a killed one left
+                self._checkpointer.clean_temp()
         return self._checkpointer
 
     def save(self, state, meta: dict, metrics: list[dict], steps: dict[str, np.ndarray], writer: bool) -> None:
@@ -246,11 +325,11 @@ class RunDir:
 
         `writer`: this process writes the small files (one process of a multi-process run does)."""
         meta = {**meta, "metrics_sha256": sha256_text(metrics_text(metrics)), "steps_sha256": steps_digest(steps)}
+        meta["config"] = self.config().to_json()  # so a config.json edited later is named as such on restore
         self._check_space(sum(leaf.nbytes for leaf in jax.tree.leaves(state)))
         if writer:
-            if not self.committed and not os.path.isdir(self.staging_path):
-                os.makedirs(self.staging_path)
-                write_json(self.config_path, self.config().to_json())
+            if not self.committed and not self._staged:
+                self._stage()
             write_atomic(self.metrics_path, metrics_text(metrics))
             buf = io.BytesIO()
             np.savez(buf, **steps)
@@ -260,6 +339,19 @@ class RunDir:
         crash_point("checkpoint-committed")
         if not self.committed:
             self._publish(writer)
+
+    def _stage(self) -> None:
+        """Make the staging folder (never an existing one) and write the marker in it first, then config.json."""
+        refuse_link(self.staging_path)
+        try:
+            os.mkdir(self.staging_path)
+        except FileExistsError:
+            raise ConfigError(f"{self.staging_path} appeared while the run trained; move it away, run again") from None
+        self._staged = True
+        marker = {"kind": MARKER_KIND, "format": MARKER_FORMAT, "id": uuid.uuid4().hex}
+        marker["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        write_json(os.path.join(self.staging_path, MARKER), marker)
+        write_json(self.config_path, self.config().to_json())
 
     def _check_space(self, state_bytes: int) -> None:
         """Refuse a checkpoint the disk cannot hold before writing a byte of it: a write that fails
@@ -278,25 +370,46 @@ class RunDir:
         self._checkpointer.close()
         self._checkpointer = None
         if writer:
-            if os.path.exists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path)):
+            refuse_link(self.path.rstrip(os.sep) or os.sep)
+            if os.path.lexists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path)):
+                if not is_run(self.path):
+                    raise ConfigError(
+                        f"{self.path} changed while the run trained and is no longer a jaxmlp run; "
+                        "it is left as it is: move it away, then run again"
+                    )
                 os.replace(self.path, self.aside_path)
                 crash_point("old-run-moved-aside")
             elif os.path.isdir(self.path):
                 os.rmdir(self.path)
             os.replace(self.staging_path, self.path)
-            shutil.rmtree(self.aside_path, ignore_errors=True)
+            if is_run(self.aside_path):
+                shutil.rmtree(self.aside_path)
         _sync_processes("jaxmlp: run published")
         self.committed = True
 
     def restore(self, like, shape: dict[str, int]) -> tuple[object, dict, list[dict], dict[str, np.ndarray]]:
         """The latest checkpoint's state and meta, and the metrics rows and step log committed with it."""
-        state, meta = self.checkpointer().restore(like, shape)
+        state, meta = self.checkpointer().restore(like, shape, self.config().to_json())
         return (state, meta, *self.history(meta, int(state.step)))
 
     def check_history(self) -> None:
         """Check metrics.jsonl and steps.npz against the latest checkpoint (for `jaxmlp plot`)."""
-        checkpointer = self.checkpointer()
-        self.history(checkpointer.read_meta(), checkpointer.latest_step())
+        trainer = FileLock.holder(self.lock_path)
+        for attempt in (1, 2):
+            try:
+                checkpointer = self.checkpointer()
+                step = checkpointer.latest_step()
+                self.history(checkpointer.read_meta(step), step)
+                return
+            except ConfigError:
+                if trainer is None:
+                    raise
+                if attempt == 2:
+                    raise ConfigError(
+                        f"training in progress (pid {trainer}): its checkpoints changed while they were read; "
+                        "run the command again"
+                    ) from None
+                self.release()  # a fresh look at the checkpoints folder
 
     def history(self, meta: dict, step: int) -> tuple[list[dict], dict[str, np.ndarray]]:
         """The metrics rows and step log as they were when the checkpoint (`meta`, at `step`) was committed."""
@@ -339,3 +452,29 @@ def _sync_processes(name: str) -> None:
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)
+
+
+def _sweep(parent: str, keep: str) -> None:
+    """Clean what killed runs left in `parent` (staging folders, moved-aside runs, lock files), each only when its
+    lock is free and only what holds jaxmlp's marker; the lock `keep` (this run's own) is left alone."""
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return
+    for name in sorted({m[1] for m in map(_LEFTOVER.fullmatch, names) if m}):
+        other = RunDir(os.path.join(parent, name), read_only=False)
+        if other.lock_path == keep or os.path.islink(other.path):
+            continue
+        try:
+            other._take_lock()
+        except ConfigError:
+            continue  # in use, or not ours to touch
+        try:
+            other._recover()
+        except (ConfigError, OSError):
+            pass  # something foreign there: left as it is
+        finally:
+            other.release()
+
+
+_LEFTOVER = re.compile(r"\.(.+)\.jaxmlp-(?:new|old|lock)")

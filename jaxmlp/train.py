@@ -137,7 +137,8 @@ def _state_builder(config: TrainConfig, num_features: int, num_classes: int, tx)
 def make_program(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> Program:
     """What stays fixed during a run: the model's structure (traced abstractly, no arrays), optimizer, data shape."""
     steps = steps_per_epoch(len(ds.y_train), config.batch_size)
-    lr = make_schedule(config.lr, config.schedule, steps * config.epochs, int(config.warmup_epochs * steps))
+    warmup = int(min(config.warmup_epochs, config.epochs) * steps)  # longer than the run is the whole run
+    lr = make_schedule(config.lr, config.schedule, steps * config.epochs, warmup)
     tx = make_optimizer(
         config.optimizer, lr, momentum=config.momentum, weight_decay=config.weight_decay, clip_norm=config.clip_norm
     )

@@ -5,6 +5,8 @@ tmp_path; the registry's own URLs are on `registry.invalid`, a name that never r
 forgot its mirror cannot reach the internet either.
 """
 
+import errno
+import gzip
 import hashlib
 import http.server
 import os
@@ -44,6 +46,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = mirror.body(name)
+        if mirror.hostile:
+            return self._hostile(mirror, body, head)
         start = int(self.headers["Range"][6:-1]) if mirror.ranges and self.headers.get("Range") else 0
         if start >= len(body) > 0:
             self.send_error(416)
@@ -55,6 +59,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if not head:
             self._send(mirror, name, body[start:])
+
+    def _hostile(self, mirror, body, head):
+        """A mirror that sends 10x the file, with or without announcing it; gzip-encodes it; or dribbles it."""
+        kind = mirror.hostile
+        if kind == "gzip":
+            body = gzip.compress(body)
+        elif kind in ("10x", "10x unannounced"):
+            body = body * 10
+        self.send_response(200)
+        if kind == "gzip":
+            self.send_header("Content-Encoding", "gzip")
+        if kind != "10x unannounced":
+            self.send_header("Content-Length", str(len(body)))
+        else:
+            self.close_connection = True  # the body ends when the connection does
+        self.end_headers()
+        if head:
+            return
+        if kind == "slow loris":
+            for byte in body[:50]:  # one byte a second: each read gets a byte well inside its timeout
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(1.0)
+            return
+        self.wfile.write(body)
 
     def _send(self, mirror, name, payload):
         mirror.gate.wait()  # a test may hold every download here
@@ -69,8 +98,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class Mirror:
     """A real HTTP server on 127.0.0.1 in this process: serves `files`, can hang up mid-file or send wrong bytes."""
 
-    def __init__(self, files, wrong=(), drops=None, ranges=True, short=False):
+    def __init__(self, files, wrong=(), drops=None, ranges=True, short=False, hostile=None):
         self.files, self.wrong, self.drops, self.short = dict(files), set(wrong), dict(drops or {}), short
+        self.hostile = hostile  # "10x", "10x unannounced", "gzip" or "slow loris": see _Handler._hostile
         self.ranges, self.requests = ranges, []
         self.gate = threading.Event()
         self.gate.set()
@@ -167,7 +197,7 @@ def test_fetch_then_cache_hit_with_no_network(files, tmp_path):
         folder = download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
     finally:
         mirror.close()
-    assert cache_listing() == [".lock"] + sorted(files)
+    assert cache_listing() == sorted(files)
     for name, content in files.items():
         assert open(os.path.join(folder, name), "rb").read() == content
     assert sorted(r[1].rsplit("/", 1)[1] for r in mirror.requests if r[0] == "GET") == sorted(files)
@@ -203,7 +233,7 @@ def test_wrong_bytes_are_deleted_and_both_hashes_named(files, short):
     assert f"{TRAIN_IMAGES} from {mirror.url}{TRAIN_IMAGES}: checksum mismatch" in message and "deleted" in message
     assert f"({len(served):,} bytes), expected" in message and len(mirror.gets(TRAIN_IMAGES)) == 1
     assert hashlib.sha256(served).hexdigest() in message and hashlib.sha256(files[TRAIN_IMAGES]).hexdigest() in message
-    assert cache_listing() == [".lock"] + sorted(f for f in files if f != TRAIN_IMAGES)
+    assert cache_listing() == sorted(f for f in files if f != TRAIN_IMAGES)
 
 
 def test_dropped_connection_resumes_from_where_it_stopped(files):
@@ -237,7 +267,7 @@ def test_a_server_that_keeps_dropping_leaves_a_partial_file_the_next_fetch_resum
     download.fetch("mnist", mirror=mirror.url, log=notes.append)
     mirror.close()
     assert any(n.startswith(f"{TRAIN_IMAGES}: resuming at byte") for n in notes)
-    assert cache_listing() == [".lock"] + sorted(files)
+    assert cache_listing() == sorted(files)
 
 
 def test_a_partial_file_longer_than_the_servers_file_starts_over(files):
@@ -258,15 +288,20 @@ def test_http_error_names_the_file_and_the_status(files):
     with pytest.raises(DataError, match=f"{TRAIN_IMAGES}: HTTP 404 .*{mirror.url}{TRAIN_IMAGES}; check"):
         download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
     mirror.close()
-    assert TRAIN_IMAGES not in cache_listing() and len(cache_listing()) == 4
+    assert TRAIN_IMAGES not in cache_listing() and len(cache_listing()) == 3
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full (the kernel's always-full device) is Linux's")
-def test_disk_full_deletes_the_partial_file(files):
+def test_disk_full_deletes_the_partial_file(files, monkeypatch):
     mirror = Mirror(files)
-    os.makedirs(download.cache_dir("mnist"))
     part = os.path.join(download.cache_dir("mnist"), f".{TRAIN_IMAGES}.part")
-    os.symlink("/dev/full", part)  # every write to it fails with ENOSPC, as on a full disk
+    fsync = os.fsync
+
+    def full_disk(fd):  # the train images' last write fails with ENOSPC, as on a full disk
+        if os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(part):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
     with pytest.raises(DataError, match=f"{TRAIN_IMAGES}: no space left on the disk of .*XDG_CACHE_HOME"):
         download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
     mirror.close()
@@ -369,7 +404,7 @@ def test_two_concurrent_fetches_end_with_one_good_copy(files):
     assert [first.returncode, second.returncode] == [0, 0], (outs, said)
     assert any("another process is fetching" in line for line in said), said  # it waited for the lock
     assert all(len(mirror.gets(f)) == 1 for f in files), mirror.requests  # then found the first's files
-    assert cache_listing() == [".lock"] + sorted(files)
+    assert cache_listing() == sorted(files)
 
 
 def test_cli_bar_wrong_train_files_exit_2_and_keep_the_verified_test_files(files):
@@ -381,7 +416,7 @@ def test_cli_bar_wrong_train_files_exit_2_and_keep_the_verified_test_files(files
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and out == ""
     assert TRAIN_IMAGES in errors[0] and "checksum mismatch" in errors[0]
-    assert cache_listing() == [".lock", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert cache_listing() == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
 
 
 def test_a_prepared_tfds_copy_comes_before_the_cache(files, monkeypatch):
@@ -392,3 +427,131 @@ def test_a_prepared_tfds_copy_comes_before_the_cache(files, monkeypatch):
     with tfds.testing.mock_data(num_examples=24):
         ds = data.load_dataset("mnist", log=pytest.fail)
     assert len(ds.y_train) == 24 and ds.x_train.shape == (24, 784)  # TFDS's mock records, not the cached 300
+
+
+# --- a registry or a server that is not to be trusted ----------------------------------------------------------
+
+
+@pytest.fixture
+def victim(tmp_path):
+    """A user's file outside the cache, and a check that it survives byte for byte."""
+    path = tmp_path / "victim" / "important.txt"
+    path.parent.mkdir()
+    path.write_bytes(b"the user's own bytes\n")
+    return path
+
+
+@pytest.mark.parametrize("how", ["./../../victim/important.txt", "../victim/important.txt", "absolute"])
+def test_registry_filenames_cannot_leave_the_cache(files, tmp_path, victim, capsys, how):
+    name = str(victim) if how == "absolute" else how
+    registry = {**files, name: b"other bytes, so the victim fails the checksum"}
+    write_registry(tmp_path / "registry", registry)
+    mirror = Mirror(registry)
+    for command in (["data", "fetch", "mnist", "--mirror", mirror.url], ["data", "verify", "mnist"]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and "not a plain file name" in err[0], err
+    mirror.close()
+    assert victim.read_bytes() == b"the user's own bytes\n" and mirror.requests == []
+
+
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ("", "lists no files"),
+        ("http://registry.invalid/x\tnot-a-size\tabc\tx.gz\n", "malformed registry"),
+        ("http://registry.invalid/x\t12\n", "malformed registry"),
+        (f"http://registry.invalid/x\t12\t{'0' * 63}\tx.gz\n", "sha256"),
+        (f"http://registry.invalid/x\t12\t{'0' * 64}\t.lock\n", "not a plain file name"),
+    ],
+)
+def test_a_malformed_or_empty_registry_is_one_line(files, tmp_path, capsys, line, needle):
+    (tmp_path / "registry" / "mnist.txt").write_text(line)
+    for command in (["data", "fetch", "mnist"], ["data", "verify", "mnist"]):
+        assert cli.main(command) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and needle in err[0], err
+
+
+@pytest.mark.parametrize("mirror", ["http://[::1", "ftp://example.org/", "not a url", "http://"])
+def test_a_malformed_mirror_url_is_one_line(files, capsys, mirror):
+    assert cli.main(["data", "fetch", "mnist", "--mirror", mirror]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "not an http(s) URL" in err[0], err
+
+
+@pytest.mark.parametrize("site", [".lock", f".{TRAIN_IMAGES}.part", "part to resume"])
+def test_a_planted_symlink_is_refused_not_followed(files, victim, site):
+    folder = download.cache_dir("mnist")
+    os.makedirs(folder)
+    link = os.path.join(folder, f".{TRAIN_IMAGES}.part" if site == "part to resume" else site)
+    if site == "part to resume":  # shorter than the file: a fetch would append to it
+        victim.write_bytes(b"x" * 10)
+    os.symlink(victim, link)
+    before = victim.read_bytes()
+    mirror = Mirror(files)
+    with pytest.raises(DataError, match="symlink") as e:
+        download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    assert link in str(e.value) and victim.read_bytes() == before and os.path.islink(link)
+
+
+@pytest.mark.parametrize("kind", ["10x", "10x unannounced", "gzip"])
+def test_a_mirror_cannot_write_more_than_the_registry_size(files, monkeypatch, kind):
+    mirror = Mirror(files, hostile=kind)
+    sizes = []
+    discard = download._discard
+
+    def record(path):  # the size of each .part just before it is thrown away
+        if os.path.isfile(path):
+            sizes.append((os.path.basename(path), os.path.getsize(path)))
+        discard(path)
+
+    monkeypatch.setattr(download, "_discard", record)
+    with pytest.raises(DataError) as e:
+        download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    message = str(e.value)
+    assert ("encoded" in message) if kind == "gzip" else ("more than the registry's" in message), message
+    assert all(size <= len(files[name[1:-5]]) for name, size in sizes), sizes
+    assert cache_listing() == []  # nothing kept, no partial file to resume
+
+
+def test_a_slow_loris_mirror_ends_within_the_deadline(files, monkeypatch):
+    monkeypatch.setenv(download.DEADLINE_ENV, "3")
+    mirror = Mirror(files, hostile="slow loris")
+    start = time.monotonic()
+    with pytest.raises(DataError, match=f"did not deliver it within 3 s.*{download.DEADLINE_ENV}"):
+        download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    took = time.monotonic() - start
+    mirror.close()
+    assert took < 4 * (3 + 1.5), took  # each of the four files: its deadline, plus the probe and a second of slack
+
+
+def test_a_partial_file_longer_than_the_registry_size_is_discarded(files):
+    os.makedirs(download.cache_dir("mnist"))
+    part = os.path.join(download.cache_dir("mnist"), f".{TRAIN_IMAGES}.part")
+    with open(part, "wb") as f:
+        f.write(files[TRAIN_IMAGES] + b"junk past the end")
+    mirror = Mirror(files)
+    download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    assert [r[2] for r in mirror.gets(TRAIN_IMAGES)] == [None]  # no Range: not resumed
+    assert cache_listing() == sorted(files)
+
+
+def test_a_bad_cached_file_stays_until_a_verified_copy_replaces_it(files):
+    mirror = Mirror(files)
+    download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    path = os.path.join(download.cache_dir("mnist"), TRAIN_IMAGES)
+    with open(path, "r+b") as f:
+        f.write(b"\xff")
+    damaged = open(path, "rb").read()
+    bad = Mirror(files, wrong={TRAIN_IMAGES})
+    with pytest.raises(DataError, match="checksum mismatch"):
+        download.fetch("mnist", mirror=bad.url, log=lambda m: None)
+    bad.close()
+    assert open(path, "rb").read() == damaged  # not deleted before a verified replacement
+    download.fetch("mnist", mirror=mirror.url, log=lambda m: None)
+    mirror.close()
+    assert open(path, "rb").read() == files[TRAIN_IMAGES]

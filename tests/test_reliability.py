@@ -559,3 +559,268 @@ def test_an_interrupt_that_passed_through_exec_still_exits_130(tmp_path):
     # CPython records it as unhandled, and `python -m` would then end by SIGINT (-2) despite the handler
     proc = run_with_cli(tmp_path, "def main(argv):\n    exec('raise KeyboardInterrupt')")
     assert (proc.returncode, proc.stderr) == (130, "interrupted\n")
+
+
+# --- ownership: jaxmlp deletes, replaces and writes through nothing it did not make ---------------------------
+
+
+def plant(folder, *names):
+    """User files at `folder/NAME` (folders made as needed); returns {path: bytes} to check later."""
+    planted = {}
+    for name in names:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"user data: {name}\n".encode())
+        planted[path] = path.read_bytes()
+    return planted
+
+
+def intact(planted):
+    return all(p.is_file() and not p.is_symlink() and p.read_bytes() == b for p, b in planted.items())
+
+
+def lookalike(folder):
+    """What a Hugging Face model folder or a Lightning project has: config.json and checkpoints/, plus user files."""
+    return plant(folder, "config.json", "checkpoints/epoch=3.ckpt", ".ssh/id_ed25519", "Documents/thesis.tex")
+
+
+@pytest.mark.parametrize("case", ["lookalike", "run without marker", "symlink to a run", "a file", "root"])
+def test_overwrite_replaces_only_a_marked_run(good_run, tmp_path, capsys, case):
+    target = tmp_path / "target"
+    planted = {}
+    if case == "lookalike":
+        planted = lookalike(target)
+    elif case == "run without marker":
+        damaged(good_run, tmp_path).rename(target)
+        (target / "jaxmlp-run.json").unlink()
+        planted = plant(target, "notes.txt")
+    elif case == "symlink to a run":
+        run = damaged(good_run, tmp_path)
+        planted = plant(run, "notes.txt")
+        target.symlink_to(run)
+    elif case == "a file":
+        planted = plant(tmp_path, "target")
+    before = tree(tmp_path)
+    out = "/" if case == "root" else target
+    code, _, err = cli(capsys, "train", *TINY, "--out", out, "--overwrite")
+    needle = {"lookalike": "not a jaxmlp run", "run without marker": "not a jaxmlp run", "a file": "is a file"}
+    needle.update({"symlink to a run": "is a symlink", "root": "root folder"})
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error:") and needle[case] in err, err
+    assert intact(planted) and tree(tmp_path) == before  # nothing added, nothing removed, beside or inside
+
+
+@pytest.mark.parametrize("out", [".", "../SELF", "..", "sub/.."])
+def test_out_is_never_the_current_folder_or_above(good_run, tmp_path, capsys, monkeypatch, out):
+    """Even when the current folder is a jaxmlp run: `--out .` would delete the folder the user stands in."""
+    here = damaged(good_run, tmp_path)  # a real, marked run
+    planted = plant(here, "sub/keep.txt", "user.txt")
+    monkeypatch.chdir(here)
+    before = tree(tmp_path)
+    for overwrite in ([], ["--overwrite"]):
+        code, _, err = cli(capsys, "train", *TINY, "--out", out.replace("SELF", "run"), *overwrite)
+        assert code == 2 and err.count("\n") == 1 and ("current folder" in err), err
+    assert intact(planted) and tree(tmp_path) == before
+
+
+def test_overwrite_of_home_from_home_is_refused(tmp_path):
+    """The issue's case: `cd ~ && jaxmlp train --dataset digits --epochs 1 --out ~ --overwrite`, HOME faked."""
+    home = tmp_path / "home"
+    planted = {**lookalike(home), **plant(home, ".bashrc")}
+    (home / "jaxmlp-run.json").write_text('{"kind": "jaxmlp run", "format": 1, "id": "planted"}')  # even marked
+    before = tree(tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxmlp", "train", *map(str, TINY), "--out", str(home), "--overwrite"],
+        capture_output=True,
+        text=True,
+        cwd=home,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": ROOT, "HOME": str(home), "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "home folder" in r.stderr, r.stderr
+    assert intact(planted) and tree(tmp_path) == before
+
+
+def kill_before_publishing(path):
+    """What a kill -9 after the staging folder was made leaves: the staging folder, with its marker, and the lock
+    file, whose lock the kernel dropped."""
+    run = RunDir.create(str(path), TrainConfig(dataset="digits").validate())
+    run._stage()
+    os.close(run._lock._fd)
+    run._lock._fd = None
+
+
+def test_leftovers_are_cleaned_next_to_a_new_run_and_nothing_else(tmp_path, capsys):
+    parent = tmp_path / "runs"
+    kill_before_publishing(parent / "killed")
+    assert sorted(os.listdir(parent)) == [".killed.jaxmlp-lock", ".killed.jaxmlp-new"]
+    planted = plant(tmp_path, "above.txt")
+    planted.update(plant(parent, "beside.txt", ".foreign.jaxmlp-new/inside.txt", ".foreign2.jaxmlp-old/inside.txt"))
+    planted.update(plant(parent, ".held.jaxmlp-new/inside.txt"))
+    (parent / ".link.jaxmlp-lock").symlink_to(tmp_path / "above.txt")
+    held = RunDir(str(parent / "held"), read_only=False)
+    held._take_lock()  # a run in training: its leftovers are not leftovers
+    try:
+        assert cli(capsys, "train", *TINY, "--out", parent / "new")[0] == 0
+    finally:
+        held.release()
+    left = sorted(os.listdir(parent))
+    assert ".killed.jaxmlp-new" not in left and ".killed.jaxmlp-lock" not in left  # the killed run's, cleaned
+    assert {".foreign.jaxmlp-new", ".foreign2.jaxmlp-old", ".held.jaxmlp-new", ".link.jaxmlp-lock"} <= set(left)
+    assert intact(planted) and (parent / ".link.jaxmlp-lock").is_symlink()
+
+
+def test_a_planted_link_at_a_run_write_site_is_one_line(good_run, tmp_path, capsys):
+    victim = plant(tmp_path, "victim/important.txt")
+    target = next(iter(victim))
+    cases = {".new.jaxmlp-lock": ("new", target), ".new2.jaxmlp-new": ("new2", target.parent)}
+    for link, (out, points_to) in cases.items():
+        (tmp_path / link).symlink_to(points_to)
+        code, _, err = cli(capsys, "train", *TINY, "--out", tmp_path / out)
+        assert code == 2 and err.count("\n") == 1 and link in err, err
+        assert not (tmp_path / out).exists() and (tmp_path / link).is_symlink()
+    temp = damaged(good_run, tmp_path) / "checkpoints" / "99.orbax-checkpoint-tmp-1"
+    temp.symlink_to(target.parent)  # a "temporary folder" that is a link: not followed, not removed
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    write_atomic(str(tmp_path / "run" / "config.json"), json.dumps({**config, "epochs": 3}))
+    assert cli(capsys, "train", "--resume", tmp_path / "run")[0] == 0
+    assert intact(victim) and temp.is_symlink()
+
+
+@pytest.mark.parametrize("field, value", [("hidden", [32]), ("optimizer", "sgd")])
+def test_a_config_edit_names_the_field_not_corruption(good_run, tmp_path, capsys, field, value):
+    run = damaged(good_run, tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    write_atomic(str(run / "config.json"), json.dumps({**config, field: value}))
+    for command in (["eval", run], ["train", "--resume", run, "--epochs", 3]):
+        code, _, err = cli(capsys, *command)
+        assert code == 2 and err.count("\n") == 1 and "corrupt" not in err and "delete" not in err, err
+        assert f"{field} = {json.dumps(value)}" in err and f'"{field}": {json.dumps(config[field])}' in err, err
+
+
+def test_readers_never_write_and_say_a_run_is_training(good_run, tmp_path, capsys):
+    run = damaged(good_run, tmp_path)
+    stale = run / "checkpoints" / "99.orbax-checkpoint-tmp-1234"
+    (stale / "state").mkdir(parents=True)
+    held = RunDir.open(str(run), lock=True, read_only=False)
+    try:
+        before = tree(run)
+        code, _, err = cli(capsys, "eval", run)
+        assert code == 0 and f"training in progress (pid {os.getpid()}); showing checkpoint " in err, err
+        assert tree(run) == before  # the "temporary folder" of the trainer is left alone
+    finally:
+        held.release()
+
+
+EVAL_ARGS = ["--dataset", "digits", "--epochs", 40, "--batch-size", 16, "--hidden", 32, "--dropout", 0.2]
+EVAL_ARGS += ["--chunks-per-epoch", 9, "--checkpoint-interval", 0, "--no-progress", "--no-figures"]
+
+
+def readers_during_training(tmp_path, capsys, calls, epochs=40):
+    """Train in a subprocess while up to `calls` evals and `calls` plots read the run (as many as fit in its
+    training); it must end equal, bitwise, to an undisturbed run. Returns how many readers ran."""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    command = [sys.executable, "-m", "jaxmlp", "train", *map(str, EVAL_ARGS), "--epochs", str(epochs), "--out"]
+    ref = subprocess.Popen([*command, str(tmp_path / "ref")], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    out = tmp_path / "run"
+    trainer = subprocess.Popen([*command, str(out)], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    while not (out / "jaxmlp-run.json").exists():
+        assert trainer.poll() is None
+        time.sleep(0.05)
+    seen, done = [], 0
+    while trainer.poll() is None and done < 2 * calls:
+        code, _, err = cli(capsys, ["eval", "plot"][done % 2], out)
+        assert "Traceback" not in err and "corrupt" not in err and (code == 0 or "training in progress" in err), err
+        seen.append("training in progress" in err)
+        done += 1
+    assert trainer.wait(timeout=1800) == 0 and ref.wait(timeout=1800) == 0
+    assert any(seen), "no reader ran while the trainer trained"
+    assert_same_run(out, tmp_path / "ref")
+    return done
+
+
+def test_eval_and_plot_while_training_leave_the_trainer_undisturbed(tmp_path, capsys):
+    assert readers_during_training(tmp_path, capsys, calls=3) >= 2
+
+
+@pytest.mark.slow
+def test_twenty_evals_and_twenty_plots_while_training(tmp_path, capsys):
+    assert readers_during_training(tmp_path, capsys, calls=20, epochs=1000) == 40
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--coordinator", "garbage", "--num-processes", 2], "--coordinator 'garbage'"),
+        (["--coordinator", "host:99999", "--num-processes", 2], "--coordinator"),
+    ],
+)
+def test_remaining_bad_input_is_one_line(tmp_path, capsys, args, needle):
+    code, _, err = cli(capsys, "train", *TINY, *args, "--out", tmp_path / "x")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error:") and needle in err, err
+
+
+def test_warmup_longer_than_any_run_trains(tmp_path, capsys):
+    code, _, err = cli(
+        capsys, "train", *TINY, "--schedule", "warmup_cosine", "--warmup-epochs", 1e308, "--out", tmp_path
+    )
+    assert code == 0, err
+
+
+def test_a_broken_recipe_file_is_one_line(tmp_path, capsys, monkeypatch):
+    from jaxmlp import config
+
+    (tmp_path / "broken.json").write_text('{"description": "half a reci')
+    monkeypatch.setattr(config, "_recipe_files", lambda: {"broken": tmp_path / "broken.json"})
+    for command in (["recipes"], ["train", "--recipe", "broken", "--out", tmp_path / "x"]):
+        code, _, err = cli(capsys, *command)
+        assert code == 2 and err.count("\n") == 1 and "broken.json" in err and "not valid JSON" in err, err
+
+
+def test_a_file_where_figures_go_is_one_line(good_run, tmp_path, capsys):
+    run = damaged(good_run, tmp_path)
+    (run / "figures").write_text("a file, not a folder")
+    code, _, err = cli(capsys, "plot", run)
+    assert code == 2 and err.count("\n") == 1 and "figures" in err, err
+    code, _, err = cli(capsys, "explain", "autograd", "--out", run / "figures")
+    assert code == 2 and err.count("\n") == 1 and "figures" in err, err
+
+
+def test_sighup_stops_a_run_like_sigterm(tmp_path):
+    proc = start_train(tmp_path / "run", "--epochs", 200, "--checkpoint-interval", 0)
+    while not proc.stdout.readline().startswith("epoch"):  # trained and checkpointed its first epoch
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Resume with" in out and "Traceback" not in err, (out, err)
+    assert sorted(os.listdir(tmp_path)) == ["run"]  # no lock file, no staging folder
+
+
+def test_bench_workers_die_with_their_parent(tmp_path):
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\nfrom benchmarks.common import die_with_parent\n"
+            "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], preexec_fn=die_with_parent)\n"
+            "print(p.pid, flush=True)\ntime.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    worker = int(parent.stdout.readline())
+    parent.send_signal(signal.SIGHUP)  # the benchmark's terminal closes
+    parent.wait(timeout=30)
+    end = time.monotonic() + 10
+    while _alive(worker):
+        assert time.monotonic() < end, "the worker outlived its parent"
+        time.sleep(0.05)
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return not any(line.startswith("State:") and "Z" in line.split()[1] for line in f)
+    except FileNotFoundError:
+        return False
