@@ -65,6 +65,21 @@ def _skip_is_failure(report, when: str) -> None:
         report.longrepr = f"REQUIRE_TORCH=1: no test may skip here ({when} skipped: {reason})"
 
 
+# The slow tier: `make test` runs `pytest -m "not slow"` (unit tests, parity and properties); `make test-all`, which
+# CI runs, runs everything. Besides tests marked `@pytest.mark.slow` where they stand, these whole modules are slow:
+SLOW_MODULES = {
+    "test_redteam.py": "kills and restarts training processes at every commit boundary",
+    "test_site.py": "builds the site and opens every notebook page in headless Chromium",
+    "test_parallel.py": "trains in 8-device and 2-process runs and compares them with one device",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
