@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import StudyOptions
@@ -32,6 +33,7 @@ def _check_outputs(out, figures):
     return json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_optimizer_study_quick(tmp_path):
     from jaxmlp.studies import optimizers
 
@@ -50,6 +52,7 @@ def test_optimizer_study_quick(tmp_path):
     assert results["mode"] == "smoke test" and not any(r["tuned"] for r in results["optimizers"].values())
 
 
+@pytest.mark.slow
 def test_dropout_study_quick(tmp_path):
     r = jaxmlp("study", "dropout", "--quick", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -68,6 +71,7 @@ def test_dropout_study_quick(tmp_path):
         assert all(a > b for a, b in zip(dropped, kept, strict=True)), train_loss
 
 
+@pytest.mark.slow
 def test_normalization_study_quick(tmp_path):
     r = jaxmlp("study", "normalization", "--quick", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
