@@ -39,8 +39,8 @@ def test_the_docs_name_jupyter_lab_and_nbconvert():
 
 @pytest.mark.parametrize("name", sorted(subcommands()))
 def test_every_jupyter_command_the_docs_name_is_installed(name):
-    result = jupyter(name, "--help")
-    assert result.returncode == 0, f"`jupyter {name}` ({subcommands()[name]}) fails: {INSTALL}\n{result.stderr}"
+    """`jupyter NAME` runs the executable `jupyter-NAME` beside it (the slow tier runs nbconvert for real)."""
+    assert (JUPYTER.parent / f"jupyter-{name}").exists(), f"`jupyter {name}` ({subcommands()[name]}): {INSTALL}"
 
 
 def test_make_lab_opens_jupyterlab_on_the_notebooks():
