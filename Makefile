@@ -1,14 +1,14 @@
-# `make train` and `make test` each build the environment from nothing, then run.
+# `make train`, `make lab` and `make test` each build the environment from nothing, then run.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SITE   ?= build/html
 
-.PHONY: setup train lint test clean notebooks docs figures
+.PHONY: setup train lab lint test test-all clean notebooks docs figures
 
 $(BIN)/jaxmlp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[test,docs]'
+	$(BIN)/pip install --quiet -e '.[test,docs,lab]'
 	touch $@
 
 setup: $(BIN)/jaxmlp
@@ -16,12 +16,21 @@ setup: $(BIN)/jaxmlp
 train: setup
 	$(BIN)/jaxmlp train $(ARGS)
 
+# JupyterLab on docs/notebooks/ (open NN_slug.ipynb; QUICK=1 make lab for the short setting).
+lab: setup
+	$(BIN)/jupyter lab docs/notebooks $(ARGS)
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The fast tier: unit tests, parity and properties. PyTorch checks skip without torch (REQUIRE_TORCH=1: they must run).
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+# Everything: the fast tier, then the slow one (red team, notebooks in nbconvert, the site in Chromium, processes).
+test-all: lint
+	$(BIN)/python -m pytest $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build

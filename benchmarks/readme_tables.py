@@ -1,9 +1,10 @@
-"""The numbers README.md quotes, rendered from the committed result files that hold them.
+"""The summary numbers benchmarks/README.md quotes at its top ("Measured here"), rendered from the committed result
+files that hold them.
 
-    python -m benchmarks.readme_tables    # print each README block; tests/test_readme_numbers.py checks the README
+    python -m benchmarks.readme_tables    # print each block; tests/test_readme_numbers.py checks benchmarks/README.md
 
 Every block is a pure function of files under benchmarks/results/, each written by the command it records, so a
-README number can only change by rerunning that command (and committing its results).
+summary number can only change by rerunning that command (and committing its results).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def _cell(row: dict) -> str:
 
 
 def throughput_summary(results: dict, mlp: str = "784-128-64-10") -> str:
-    """The README's throughput table: the user's MLP, every system, batch 64 and 512."""
+    """The summary's throughput table: the user's MLP, every system, batch 64 and 512."""
     rows = {(r["system"], r["batch"]): r for r in results["rows"] if r["mlp"] == mlp and "error" not in r}
     lines = [
         "| batch | " + " | ".join(title for _, title in SUMMARY_COLUMNS) + " |",
@@ -56,7 +57,7 @@ def throughput_summary(results: dict, mlp: str = "784-128-64-10") -> str:
 
 
 def gpu_summary(results: dict, mlp: str = "784-128-64-10") -> str:
-    """The README's GPU sentence: a 60,000-sample epoch of the user's MLP, whole-epoch scan against PyTorch eager."""
+    """The summary's GPU sentence: a 60,000-sample epoch of the user's MLP, whole-epoch scan against PyTorch eager."""
     rows = {(r["system"], r["batch"]): r for r in results["rows"] if r["mlp"] == mlp and "error" not in r}
     ms = {key: toward_worse(r["epoch_ms"], 1, higher_is_better=False) for key, r in rows.items()}
     return (
@@ -67,7 +68,7 @@ def gpu_summary(results: dict, mlp: str = "784-128-64-10") -> str:
 
 
 def measured_here(runs: dict, tracer: dict) -> str:
-    """The README's "Measured here" table: benchmarks.measured_here's rows, then tracer_mnist's last epoch."""
+    """The "Measured here" table: benchmarks.measured_here's rows, then tracer_mnist's last epoch."""
     from benchmarks.measured_here import MNIST_MINI, markdown_table
 
     last = tracer["rows"][-1]
@@ -79,7 +80,7 @@ def measured_here(runs: dict, tracer: dict) -> str:
 
 
 def blocks() -> dict[str, str]:
-    """Each README block, by what it shows."""
+    """Each summary block, by what it shows."""
     return {
         "measured here": measured_here(load("measured_here"), load("tracer_mnist")),
         "throughput": throughput_summary(load("throughput")),

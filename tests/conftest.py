@@ -1,7 +1,8 @@
 """Shared fixtures: small IDX datasets written by the tests themselves (no network, no ../shared).
 
-REQUIRE_TORCH=1 (set by .ci/run) makes the PyTorch checks impossible to lose: the session stops at once when
-torch cannot be imported, and any skipped test, or test module, is reported as a failure.
+Without torch, the PyTorch checks skip with a reason naming `pip install torch==2.13.0`. REQUIRE_TORCH=1 (set by
+.ci/run) makes them impossible to lose: the session stops at once when torch cannot be imported, and any skipped
+test, or test module, is reported as a failure.
 """
 
 import os
@@ -47,12 +48,36 @@ def pytest_configure(config):
         ) from e
 
 
+INSTALL_TORCH = "install it with `pip install torch==2.13.0` (the PyTorch parity checks need it)"
+
+
 def _skip_is_failure(report, when: str) -> None:
-    """Under REQUIRE_TORCH=1, a skipped report becomes a failed one that says what skipped and why."""
-    if REQUIRE_TORCH and report.skipped and not hasattr(report, "wasxfail"):
+    """A skip for want of torch says how to install it; under REQUIRE_TORCH=1 any skipped report becomes a failed
+    one that says what skipped and why."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    if isinstance(report.longrepr, tuple) and "could not import 'torch" in report.longrepr[2]:
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, f"{reason}: {INSTALL_TORCH}")
+    if REQUIRE_TORCH:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"REQUIRE_TORCH=1: no test may skip here ({when} skipped: {reason})"
+
+
+# The slow tier: `make test` runs `pytest -m "not slow"` (unit tests, parity and properties); `make test-all`, which
+# CI runs, runs everything. Besides tests marked `@pytest.mark.slow` where they stand, these whole modules are slow:
+SLOW_MODULES = {
+    "test_redteam.py": "kills and restarts training processes at every commit boundary",
+    "test_site.py": "builds the site and opens every notebook page in headless Chromium",
+    "test_parallel.py": "trains in 8-device and 2-process runs and compares them with one device",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.hookimpl(hookwrapper=True)

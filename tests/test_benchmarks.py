@@ -30,6 +30,7 @@ def matmul_flops(hidden, batch: int) -> int:
     return 2 * batch * (2 * weights + weights - sizes[0] * sizes[1])
 
 
+@pytest.mark.slow
 def test_throughput_quick(tmp_path):
     systems = ("jaxmlp-scan", "jaxmlp-step", "tracer", "numpy", "matmul-floor")
     results = run_quick("throughput", tmp_path, "--systems", ",".join(systems))
@@ -130,6 +131,7 @@ def test_numpy_baseline_adam_equals_optax():
         np.testing.assert_allclose(ours, ref, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["time_to_accuracy", "scaling", "tracer_mnist", "measured_here"])
 def test_other_benchmarks_quick(tmp_path, name):
     results = run_quick(name, tmp_path)

@@ -1,7 +1,8 @@
-"""The numbers README.md and benchmarks/README.md show are the committed result files' numbers.
+"""The numbers benchmarks/README.md shows are the committed result files' numbers.
 
 Each results folder under benchmarks/results/ holds the JSON a benchmark command wrote (the command is recorded
-in it) and the markdown table rendered from it; the READMEs quote those tables and nothing else.
+in it) and the markdown table rendered from it; benchmarks/README.md quotes those tables, and its summary ("Measured
+here", which README.md links to) the blocks `python -m benchmarks.readme_tables` renders from them, and nothing else.
 """
 
 import glob
@@ -27,10 +28,14 @@ def committed_tables() -> dict[str, str]:
     return tables
 
 
-def test_readme_tables_are_rendered_from_the_committed_results():
-    readme = read("README.md")
+def test_summary_tables_are_rendered_from_the_committed_results():
+    readme = read(os.path.join("benchmarks", "README.md"))
     for name, block in blocks().items():
-        assert block in readme, f"README.md's {name} numbers differ from `python -m benchmarks.readme_tables`"
+        assert block in readme, f"benchmarks/README.md's {name} numbers differ from python -m benchmarks.readme_tables"
+
+
+def test_readme_links_the_measured_numbers():
+    assert "(benchmarks/README.md#measured-here)" in read("README.md")
 
 
 def test_benchmarks_readme_shows_every_committed_table_as_committed():

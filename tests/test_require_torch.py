@@ -18,14 +18,32 @@ def test_passes():
 """
 
 
-def run_pytest(tmp_path, path, require_torch: bool, block_torch: bool = False):
-    env = {**os.environ, "PYTHONPATH": ROOT, "REQUIRE_TORCH": "1" if require_torch else "0"}
-    if block_torch:  # a `torch` package that cannot be imported shadows the real one
-        (tmp_path / "block" / "torch").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "block" / "torch" / "__init__.py").write_text("raise ImportError('torch is blocked here')\n")
-        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "block"), ROOT])
+NEEDS_TORCH = """
+import pytest
+
+def test_needs_torch():
+    pytest.importorskip("torch.nn")
+
+def test_passes():
+    pass
+"""
+STAND_IN = "__version__ = '0+stand-in'  # importable, so REQUIRE_TORCH=1 lets the session start\n"
+BLOCKED = "raise ImportError('torch is blocked here')\n"
+
+
+def run_pytest(tmp_path, path, require_torch: bool, torch: str = STAND_IN):
+    """pytest with this project's conftest on PATH, in a subprocess. A planted `torch` package shadows the real one
+    (installed or not), so the outcome depends only on what the test plants: a stand-in that imports, or a block."""
+    planted = tmp_path / ("stand_in" if torch == STAND_IN else "block")
+    (planted / "torch").mkdir(parents=True, exist_ok=True)
+    (planted / "torch" / "__init__.py").write_text(torch)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(planted), ROOT]),
+        "REQUIRE_TORCH": "1" if require_torch else "0",
+    }
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", str(path)],
+        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-rs", str(path)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -52,7 +70,17 @@ def test_a_skipped_module_fails_under_require_torch(tmp_path):
 
 def test_a_missing_torch_stops_the_run_under_require_torch(tmp_path):
     (tmp_path / "test_passing.py").write_text("def test_passes():\n    pass\n")
-    strict = run_pytest(tmp_path, tmp_path / "test_passing.py", require_torch=True, block_torch=True)
+    strict = run_pytest(tmp_path, tmp_path / "test_passing.py", require_torch=True, torch=BLOCKED)
     assert strict.returncode == 4, strict.stdout + strict.stderr
     assert "REQUIRE_TORCH=1 but torch is not installed" in strict.stderr
-    assert run_pytest(tmp_path, tmp_path / "test_passing.py", require_torch=False, block_torch=True).returncode == 0
+    assert run_pytest(tmp_path, tmp_path / "test_passing.py", require_torch=False, torch=BLOCKED).returncode == 0
+
+
+def test_a_skip_for_want_of_torch_names_the_install_command(tmp_path):
+    (tmp_path / "test_needs_torch.py").write_text(NEEDS_TORCH)
+    # The stand-in has no `nn`: importing torch.nn raises ModuleNotFoundError, as with no torch installed.
+    relaxed = run_pytest(tmp_path, tmp_path / "test_needs_torch.py", require_torch=False)
+    assert relaxed.returncode == 0 and "1 passed, 1 skipped" in relaxed.stdout, relaxed.stdout
+    assert "pip install torch==2.13.0" in relaxed.stdout, relaxed.stdout
+    strict = run_pytest(tmp_path, tmp_path / "test_needs_torch.py", require_torch=True)
+    assert strict.returncode == 1 and "pip install torch==2.13.0" in strict.stdout, strict.stdout

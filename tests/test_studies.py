@@ -5,6 +5,7 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import StudyOptions
@@ -33,6 +34,7 @@ def _check_outputs(out, figures):
     return json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_optimizer_study_quick(tmp_path, capsys):
     from jaxmlp.studies import optimizers
     from jaxmlp.studies.intervals import INTERVAL, cell
@@ -56,6 +58,7 @@ def test_optimizer_study_quick(tmp_path, capsys):
     assert results["mode"] == "smoke test" and not any(r["tuned"] for r in results["optimizers"].values())
 
 
+@pytest.mark.slow
 def test_dropout_study_quick(tmp_path):
     r = jaxmlp("study", "dropout", "--quick", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
@@ -74,6 +77,7 @@ def test_dropout_study_quick(tmp_path):
         assert all(a > b for a, b in zip(dropped, kept, strict=True)), train_loss
 
 
+@pytest.mark.slow
 def test_normalization_study_quick(tmp_path):
     r = jaxmlp("study", "normalization", "--quick", "--out", tmp_path)
     assert r.returncode == 0, r.stderr

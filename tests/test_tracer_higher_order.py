@@ -2,6 +2,8 @@
 JAX's transformations (float64, rtol 1e-9), on the random programs of test_tracer_vs_jax: each program is written
 once and run on both backends."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,11 +34,43 @@ def tracer_hvp_by_double_backward(program, args, vectors):
     return [np.zeros_like(x) if h is None else h.data for h, x in zip(hv, args)]
 
 
+# The JAX references are jitted, one compiled program per (program, reference, shapes): run eagerly, JAX dispatches
+# every primitive of a Hessian one at a time, and these references took almost all of this file's time.
+@functools.cache
+def _jax_hvp_of(program):
+    def hvp(args, vectors):
+        grad = jax.grad(lambda *xs: program(JaxNS, *xs), tuple(range(len(args))))
+        return jax.jvp(grad, tuple(args), tuple(vectors))[1]
+
+    return jax.jit(hvp)
+
+
 def jax_hvp(program, args, vectors):
     with jax.enable_x64(True):
-        argnums = tuple(range(len(args)))
-        _, out = jax.jvp(jax.grad(lambda *xs: program(JaxNS, *xs), argnums), tuple(args), tuple(vectors))
-        return [np.asarray(o) for o in out]
+        return [np.asarray(o) for o in _jax_hvp_of(program)(tuple(args), tuple(vectors))]
+
+
+@functools.cache
+def _jax_hessian_of(name):
+    return jax.jit(jax.hessian(lambda x, y: PROGRAMS[name](JaxNS, x, y), argnums=(0, 1)))
+
+
+@functools.cache
+def _jax_functional_of(name):
+    """jvp, vjp (pulling back `u`), Jacobian of the vector program; Hessian-vector product of the scalar one."""
+
+    def theirs(x, y):  # a vector output, so that the Jacobian has rows
+        return PROGRAMS[name](JaxNS, x, y) * jnp.array([1.0, -2.0])
+
+    def references(xs, vs, u):
+        out, jv = jax.jvp(theirs, xs, vs)
+        _, pullback = jax.vjp(theirs, *xs)
+        jac = jax.jacrev(theirs, argnums=(0, 1))(*xs)
+        scalar = lambda x, y: PROGRAMS[name](JaxNS, x, y)
+        hv = jax.jvp(jax.grad(scalar, argnums=(0, 1)), xs, vs)[1]
+        return out, jv, pullback(u), jac, hv
+
+    return jax.jit(references)
 
 
 def _point(name, ab, seed):
@@ -66,7 +100,7 @@ def test_functional_hessian_equals_jax_hessian(name, ab):
     a = _nudged(name, a)
     got = functional.hessian(lambda x, y: PROGRAMS[name](TracerNS, x, y), (tracer.tensor(a), tracer.tensor(b)))
     with jax.enable_x64(True):
-        expected = jax.hessian(lambda x, y: PROGRAMS[name](JaxNS, x, y), argnums=(0, 1))(a, b)
+        expected = _jax_hessian_of(name)(a, b)
     for got_row, expected_row in zip(got, expected):
         _close([t.data for t in got_row], expected_row)
 
@@ -79,18 +113,10 @@ def test_functional_vjp_jvp_jacobian_hvp_vhp_equal_jax(name, ab, seed):
     def ours(x, y):  # a vector output, so that the Jacobian has rows
         return PROGRAMS[name](TracerNS, x, y) * tracer.tensor(np.array([1.0, -2.0]))
 
-    def theirs(x, y):
-        return PROGRAMS[name](JaxNS, x, y) * jnp.array([1.0, -2.0])
-
     xs, ts, vs = (a, b), (tracer.tensor(a), tracer.tensor(b)), (tracer.tensor(va), tracer.tensor(vb))
     u = np.array([0.7, -0.3])
     with jax.enable_x64(True):
-        out, jv = jax.jvp(theirs, xs, (va, vb))
-        _, pullback = jax.vjp(theirs, *xs)
-        jac = jax.jacrev(theirs, argnums=(0, 1))(*xs)
-        scalar = lambda x, y: PROGRAMS[name](JaxNS, x, y)
-        hv = jax.jvp(jax.grad(scalar, argnums=(0, 1)), xs, (va, vb))[1]
-        expected_vjp = pullback(u)
+        out, jv, expected_vjp, jac, hv = _jax_functional_of(name)(xs, (va, vb), u)
     got_out, got_jv = functional.jvp(ours, ts, vs)
     _close([got_out.data, got_jv.data], [out, jv])
     _close([t.data for t in functional.vjp(ours, ts, tracer.tensor(u))[1]], expected_vjp)
@@ -98,6 +124,13 @@ def test_functional_vjp_jvp_jacobian_hvp_vhp_equal_jax(name, ab, seed):
     scalar_ours = lambda x, y: PROGRAMS[name](TracerNS, x, y)
     _close([t.data for t in functional.hvp(scalar_ours, ts, vs)[1]], hv)
     _close([t.data for t in functional.vhp(scalar_ours, ts, vs)[1]], hv)  # H is symmetric
+
+
+def _norm_program(norm):
+    return lambda xp, x, wt, bt: xp.sum(xp.tanh(getattr(xp, norm)(x, wt, bt)) * x)
+
+
+NORM_PROGRAMS = [_norm_program("batch_norm"), _norm_program("layer_norm")]  # one object each, so one jit cache
 
 
 @given(x=inputs())
@@ -109,11 +142,7 @@ def test_batch_and_layer_norm_double_backward_equals_jax(x):
     w, bias = np.linspace(0.5, 1.5, a.shape[1]), np.linspace(-0.2, 0.3, a.shape[1])
     rng = np.random.default_rng(0)
     vectors = [rng.standard_normal(v.shape) for v in (a, w, bias)]
-    for norm in ("batch_norm", "layer_norm"):
-
-        def program(xp, x, wt, bt, norm=norm):
-            return xp.sum(xp.tanh(getattr(xp, norm)(x, wt, bt)) * x)
-
+    for program in NORM_PROGRAMS:
         _close(tracer_hvp_by_double_backward(program, [a, w, bias], vectors), jax_hvp(program, [a, w, bias], vectors))
 
 
@@ -169,10 +198,15 @@ def tracer_forward_tangents(program, args, vectors):
     return out.primal.data, out.tangent.data
 
 
+@functools.cache
+def _jax_forward_tangents_of(program):
+    f = lambda *xs: program(JaxNS, *xs) * jnp.array([1.0, -2.0])
+    return jax.jit(lambda args, vectors: jax.jvp(f, args, vectors))
+
+
 def jax_forward_tangents(program, args, vectors):
     with jax.enable_x64(True):
-        f = lambda *xs: program(JaxNS, *xs) * jnp.array([1.0, -2.0])
-        return tuple(np.asarray(r) for r in jax.jvp(f, tuple(args), tuple(vectors)))
+        return tuple(np.asarray(r) for r in _jax_forward_tangents_of(program)(tuple(args), tuple(vectors)))
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
