@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -29,6 +30,12 @@ CREATE_GRAPH_WARNING = (
     "have to use this function, make sure to reset the .grad fields of your parameters to None after use to break "
     "the cycle and avoid the leak."
 )
+
+
+@functools.cache
+def _warn_create_graph_cycle() -> None:
+    """Warn once per process, as PyTorch's engine does (a TORCH_WARN_ONCE), not on every backward."""
+    warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=4)
 
 
 def _roots(outputs, grad_outputs, create_graph: bool):
@@ -64,7 +71,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     inputs: accumulate into these tensors' `.grad` only (leaves or not), running only what leads to them.
     """
     if create_graph:
-        warnings.warn(CREATE_GRAPH_WARNING, UserWarning, stacklevel=2)
+        _warn_create_graph_cycle()
     edges, grads = _roots(tensors, grad_tensors, create_graph)
     retain = create_graph if retain_graph is None else retain_graph
     if inputs is None:
