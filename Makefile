@@ -24,9 +24,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The fast tier: unit tests, parity and properties. PyTorch checks skip without torch (REQUIRE_TORCH=1: they must run).
+# The fast tier: unit tests, parity and properties, spread over every core (pytest-xdist). PyTorch checks skip
+# without torch (REQUIRE_TORCH=1: they must run).
 test: lint
-	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+	$(BIN)/python -m pytest -m "not slow" -n auto $(ARGS)
 
 # Everything: the fast tier, then the slow one (red team, notebooks in nbconvert, the site in Chromium, processes).
 test-all: lint
