@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.test_cli import jaxmlp
+from tests.helpers import jaxmlp
 
 
 def run_quick(name, tmp_path, *extra):

@@ -7,20 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_idx_dataset
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def jaxmlp(*args, cwd=None, timeout=180):
-    return subprocess.run(
-        [sys.executable, "-m", "jaxmlp", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+from tests.helpers import ROOT, jaxmlp, write_idx_dataset
 
 
 def test_train_then_eval_on_idx_dir(tmp_path):

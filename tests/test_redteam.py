@@ -17,8 +17,7 @@ import time
 
 import pytest
 
-from tests.test_cli import ROOT
-from tests.test_reliability import assert_same_run, catches
+from tests.helpers import ROOT, assert_same_run, catches
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import StudyOptions
-from tests.test_cli import jaxmlp
+from tests.helpers import jaxmlp
 
 
 def test_all_trajectories_start_at_the_same_point():
