@@ -182,7 +182,7 @@ def test_jaxmlp_alone_lists_every_command_on_one_line():
     r = jaxmlp()
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    for command in ("train", "eval", "plot", "recipes", "study", "bench", "explain", "data"):
+    for command in ("train", "eval", "plot", "recipes", "study", "explain", "data"):
         (line,) = [x for x in lines if x.split()[:1] == [command]]  # exactly one line names it first
         assert len(line.split()) > 2  # and says what it does
     assert "jaxmlp COMMAND --help" in r.stdout
