@@ -108,3 +108,18 @@ def text(cell) -> str:
 
 def tags(cell) -> list:
     return cell.metadata.get("tags", [])
+
+
+def assert_no_error_outputs(notebook) -> None:
+    assert [o for c in code(notebook) for o in c.outputs if o.output_type == "error"] == []
+
+
+def assert_predictions_reveal_nothing_until_asked(notebook) -> None:
+    """Each `check(...)` cell printed only the no-prediction line; each `reveal()` cell's output is collapsed."""
+    from jaxmlp.notebook import NO_PREDICTION
+
+    for c in code(notebook):
+        if "check(" in c.source:
+            assert text(c).strip() == NO_PREDICTION  # not a word of the answer until reveal()
+        if c.source.strip() == "reveal()":
+            assert "hide-output" in tags(c) and c.metadata.get("jupyter", {}).get("outputs_hidden") is True
