@@ -1,5 +1,6 @@
 """Helpers shared by several test modules: the repository root, `jaxmlp` in a subprocess, a process's signal
-handlers, a small IDX dataset, two runs compared bitwise, and the cells of an executed notebook."""
+handlers, a small IDX dataset, two runs compared bitwise, an autograd graph's shape, and the cells of an executed
+notebook."""
 
 from __future__ import annotations
 
@@ -85,6 +86,19 @@ def assert_same_run(a, b):
         np.testing.assert_array_equal(steps_a[k], steps_b[k])
     for x, y in zip(jax.tree.leaves(restored_state(a)[0]), jax.tree.leaves(restored_state(b)[0])):
         np.testing.assert_array_equal(x, y)
+
+
+# --- autograd graphs -------------------------------------------------------------
+
+
+def structure(node, depth=0, out=None):
+    """(depth, name) pairs of a tracer graph, following next_functions in order (small graphs only)."""
+    out = [] if out is None else out
+    out.append((depth, node.name() if node is not None else None))
+    if node is not None:
+        for child, _ in node.next_functions:
+            structure(child, depth + 1, out)
+    return out
 
 
 # --- executed notebooks -------------------------------------------------------------
