@@ -57,3 +57,17 @@ def test_benchmarks_is_not_installed_with_the_package():
     included = lambda name: any(fnmatch.fnmatch(name, p) for p in patterns)
     assert included("jaxmlp") and included("jaxmlp.studies") and included("tracer")
     assert not included("benchmarks") and not included("benchmarks.throughput"), patterns
+
+
+def test_no_test_module_imports_another():
+    """Shared helpers live in tests/helpers.py (and tests/tracer_programs.py), fixtures in conftest.py."""
+    found = {}
+    for path in sorted(pathlib.Path(ROOT, "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:  # `from tests import test_x` too
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            bad = [n for n in names if re.match(r"tests\.(test_\w+|conftest)$", n)]
+            if bad:
+                found.setdefault(path.name, []).extend(bad)
+    assert found == {}
