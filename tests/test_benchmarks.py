@@ -165,6 +165,26 @@ def test_other_benchmarks_quick(tmp_path, name):
         assert results["rows"][-1]["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow
+def test_bounded_waits_quick(tmp_path):
+    results = run_quick("bounded_waits", tmp_path)
+    rows = {r["case"]: r for r in results["rows"]}
+    assert set(rows) == {
+        "probe, port where nothing listens",
+        "probe, silent socket",
+        "probe, hanging lookup",
+        "offline fallback to digits",
+        "TFDS lookup, hanging",
+        "slow-loris mirror",
+    }
+    assert rows["slow-loris mirror"]["bound_s"] == 1.0 and rows["TFDS lookup, hanging"]["bound_s"] == 0.5
+    for case, r in rows.items():
+        assert r["min_s"] <= r["seconds"] <= r["max_s"] and r["vs_bound"] == pytest.approx(r["seconds"] / r["bound_s"])
+        if case != "probe, port where nothing listens":  # refused at once; every other wait ends only at its bound
+            assert r["seconds"] >= 0.99 * r["bound_s"], r
+    assert 0 < results["idx"]["seconds"] and 0 < results["idx"]["peak_traced_bytes"] < 1 << 20
+
+
 def test_quick_runs_never_replace_the_committed_results():
     from argparse import Namespace
 
