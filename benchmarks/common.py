@@ -148,7 +148,7 @@ def command_line(name: str, argv: list[str]) -> str:
 
 
 def arguments(argv: list[str] | None) -> list[str]:
-    """A benchmark's `main(argv)` arguments: the given list (`jaxmlp bench NAME ...`), else the command line's."""
+    """A benchmark's `main(argv)` arguments: the given list (a test calling `main`), else the command line's."""
     return sys.argv[1:] if argv is None else list(argv)
 
 

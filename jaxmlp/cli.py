@@ -1,4 +1,4 @@
-"""`jaxmlp` command line: train, eval, plot, recipes, study, explain, bench, data.
+"""`jaxmlp` command line: train, eval, plot, recipes, study, explain, data.
 
 JAX is imported inside the commands, after flags that must precede its
 initialization (`--deterministic`) are applied, and so `--help` is instant.
@@ -26,7 +26,6 @@ PATH_ERRORS = {
     errno.EISDIR: "is a folder, where a file is to be written",
     errno.ELOOP: "too many symlinks (or a symlink where jaxmlp writes)",
 }
-BENCHMARKS = ("throughput", "time_to_accuracy", "scaling", "tracer_mnist", "measured_here")
 
 # (flag, config field, type, help). Defaults come from TrainConfig so --help cannot drift from the code.
 TRAIN_OPTIONS = [
@@ -171,15 +170,6 @@ def build_parser() -> argparse.ArgumentParser:
     recipes.add_argument("name", nargs="?", help="show only this recipe's settings")
 
     _add_study_parser(sub)
-
-    bench = sub.add_parser(
-        "bench",
-        help="run a benchmark: " + ", ".join(BENCHMARKS),
-        description="Same as python -m benchmarks.NAME; options after NAME go to the benchmark "
-        "(try: jaxmlp bench throughput --help).",
-    )
-    bench.add_argument("name", type=_choice, choices=BENCHMARKS, help="which benchmark")
-    bench.add_argument("options", nargs=argparse.REMAINDER, help="passed to the benchmark (--quick, --out DIR, ...)")
 
     explain = sub.add_parser("explain", help="explain how autograd works, on the user's MLP (tracer vs jax.grad)")
     explain.add_argument("topic", type=_choice, choices=["autograd"], help="what to explain")
@@ -550,13 +540,6 @@ def cmd_study(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
-
-    importlib.import_module(f"benchmarks.{args.name}").main(args.options)
-    return 0
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
     from jaxmlp.explain import explain_autograd
 
@@ -616,7 +599,6 @@ def main(argv: list[str] | None = None) -> int:
         "recipes": cmd_recipes,
         "study": cmd_study,
         "explain": cmd_explain,
-        "bench": cmd_bench,
         "data": cmd_data,
     }[args.command]
     try:

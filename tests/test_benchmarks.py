@@ -2,15 +2,29 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from tests.test_cli import jaxmlp
+from tests.helpers import ROOT
+
+
+def bench(name, *args, timeout=180):
+    """`python -m benchmarks.NAME ARGS` from the repository root, as benchmarks/README.md runs them."""
+    return subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
 
 
 def run_quick(name, tmp_path, *extra):
-    r = jaxmlp("bench", name, "--quick", "--out", tmp_path, *extra, timeout=600)
+    r = bench(name, "--quick", "--out", tmp_path, *extra, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     table = next(line for line in (tmp_path / f"{name}.md").read_text().splitlines() if line.startswith("|"))
     assert table in r.stdout  # the run prints its table, not only the paths it wrote
@@ -18,7 +32,7 @@ def run_quick(name, tmp_path, *extra):
         assert os.path.getsize(tmp_path / f"{name}.{ext}") > 200, ext
     results = json.loads((tmp_path / f"{name}.json").read_text())
     assert results["machine"]["cores"] >= 1 and "jax" in results["machine"]["versions"]
-    # `jaxmlp bench NAME ARGS` is `python -m benchmarks.NAME ARGS`: main(argv) gets ARGS and records them
+    # the command line recorded is the one that reproduces the result
     assert results["command"] == " ".join(["python -m benchmarks." + name, "--quick", "--out", str(tmp_path), *extra])
     return results
 
@@ -151,6 +165,26 @@ def test_other_benchmarks_quick(tmp_path, name):
         assert results["rows"][-1]["test_accuracy"] > 0.8
 
 
+@pytest.mark.slow
+def test_bounded_waits_quick(tmp_path):
+    results = run_quick("bounded_waits", tmp_path)
+    rows = {r["case"]: r for r in results["rows"]}
+    assert set(rows) == {
+        "probe, port where nothing listens",
+        "probe, silent socket",
+        "probe, hanging lookup",
+        "offline fallback to digits",
+        "TFDS lookup, hanging",
+        "slow-loris mirror",
+    }
+    assert rows["slow-loris mirror"]["bound_s"] == 1.0 and rows["TFDS lookup, hanging"]["bound_s"] == 0.5
+    for case, r in rows.items():
+        assert r["min_s"] <= r["seconds"] <= r["max_s"] and r["vs_bound"] == pytest.approx(r["seconds"] / r["bound_s"])
+        if case != "probe, port where nothing listens":  # refused at once; every other wait ends only at its bound
+            assert r["seconds"] >= 0.99 * r["bound_s"], r
+    assert 0 < results["idx"]["seconds"] and 0 < results["idx"]["peak_traced_bytes"] < 1 << 20
+
+
 def test_quick_runs_never_replace_the_committed_results():
     from argparse import Namespace
 
@@ -166,11 +200,11 @@ def test_quick_runs_never_replace_the_committed_results():
 
 
 def test_unknown_system_is_a_one_line_error_and_writes_nothing(tmp_path):
-    r = jaxmlp("bench", "throughput", "--quick", "--systems", "jaxmlp-scan,bogus", "--out", tmp_path)
+    r = bench("throughput", "--quick", "--systems", "jaxmlp-scan,bogus", "--out", tmp_path)
     assert r.returncode == 2
     assert "unknown bogus; choose from jaxmlp-scan" in r.stderr.splitlines()[-1]
     assert not list(tmp_path.iterdir())
-    r = jaxmlp("bench", "throughput", "--quick", "--mlps", "128,64/wide", "--out", tmp_path)
+    r = bench("throughput", "--quick", "--mlps", "128,64/wide", "--out", tmp_path)
     assert r.returncode == 2 and "error: --mlps '128,64/wide': hidden sizes" in r.stderr.splitlines()[-1]
     assert not list(tmp_path.iterdir())
 

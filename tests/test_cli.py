@@ -7,20 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import write_idx_dataset
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def jaxmlp(*args, cwd=None, timeout=180):
-    return subprocess.run(
-        [sys.executable, "-m", "jaxmlp", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd or ROOT,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+from tests.helpers import ROOT, jaxmlp, write_idx_dataset
 
 
 def test_train_then_eval_on_idx_dir(tmp_path):
@@ -195,7 +182,7 @@ def test_jaxmlp_alone_lists_every_command_on_one_line():
     r = jaxmlp()
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    for command in ("train", "eval", "plot", "recipes", "study", "bench", "explain", "data"):
+    for command in ("train", "eval", "plot", "recipes", "study", "explain", "data"):
         (line,) = [x for x in lines if x.split()[:1] == [command]]  # exactly one line names it first
         assert len(line.split()) > 2  # and says what it does
     assert "jaxmlp COMMAND --help" in r.stdout

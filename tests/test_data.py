@@ -8,7 +8,7 @@ import tensorflow_datasets as tfds
 from jaxmlp import data
 from jaxmlp.errors import DataError
 from jaxmlp.idx import read_idx, write_idx
-from tests.conftest import write_idx_dataset
+from tests.helpers import write_idx_dataset
 
 
 def test_idx_roundtrip_gzip_and_raw(tmp_path):

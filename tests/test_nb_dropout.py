@@ -5,36 +5,27 @@ and the dropout study's report says no more than its table."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
-from jaxmlp.notebook import NO_PREDICTION
 from jaxmlp.studies.dropout import compare_to_no_dropout
-
-SOURCE = Path(__file__).resolve().parent.parent / "docs" / "notebooks" / "04_dropout.md"
+from tests.helpers import (
+    assert_no_error_outputs,
+    assert_predictions_reveal_nothing_until_asked,
+    code,
+    executed_notebook,
+    tags,
+    text,
+)
 
 
 @pytest.fixture(scope="module")
 def run():
-    return nbformat.read(SOURCE.with_suffix(".ipynb"), as_version=4)
-
-
-def code(run) -> list:
-    return [c for c in run.cells if c.cell_type == "code"]
-
-
-def text(cell) -> str:
-    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-
-
-def tags(cell) -> list:
-    return cell.metadata.get("tags", [])
+    return executed_notebook("04_dropout")
 
 
 def test_no_error_outputs(run):
-    assert [o for c in code(run) for o in c.outputs if o.output_type == "error"] == []
+    assert_no_error_outputs(run)
 
 
 def test_three_exercises_with_hidden_solutions_proved_by_the_run(run):
@@ -60,11 +51,7 @@ def test_train_vs_eval_is_shown_in_pytorch(run):
 
 
 def test_predictions_reveal_nothing_until_asked(run):
-    for c in code(run):
-        if "check(" in c.source:
-            assert text(c).strip() == NO_PREDICTION  # not a word of the answer until reveal()
-        if c.source.strip() == "reveal()":
-            assert "hide-output" in tags(c) and c.metadata.get("jupyter", {}).get("outputs_hidden") is True
+    assert_predictions_reveal_nothing_until_asked(run)
 
 
 def test_every_measured_verdict_names_its_interval_and_seeds(run):

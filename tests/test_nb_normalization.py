@@ -8,34 +8,26 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from jaxmlp.notebook import NO_PREDICTION
-
-ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "docs" / "notebooks" / "05_normalization.md"
+from tests.helpers import (
+    ROOT,
+    assert_no_error_outputs,
+    assert_predictions_reveal_nothing_until_asked,
+    code,
+    executed_notebook,
+    tags,
+    text,
+)
 
 
 @pytest.fixture(scope="module")
 def run():
-    return nbformat.read(SOURCE.with_suffix(".ipynb"), as_version=4)
-
-
-def code(run) -> list:
-    return [c for c in run.cells if c.cell_type == "code"]
-
-
-def text(cell) -> str:
-    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-
-
-def tags(cell) -> list:
-    return cell.metadata.get("tags", [])
+    return executed_notebook("05_normalization")
 
 
 def test_no_error_outputs(run):
-    assert [o for c in code(run) for o in c.outputs if o.output_type == "error"] == []
+    assert_no_error_outputs(run)
 
 
 def test_three_exercises_with_hidden_solutions_proved_by_the_run(run):
@@ -69,11 +61,7 @@ def test_running_averages_against_batch_statistics_are_measured_with_batch_size_
 
 
 def test_predictions_reveal_nothing_until_asked(run):
-    for c in code(run):
-        if "check(" in c.source:
-            assert text(c).strip() == NO_PREDICTION  # not a word of the answer until reveal()
-        if c.source.strip() == "reveal()":
-            assert "hide-output" in tags(c) and c.metadata.get("jupyter", {}).get("outputs_hidden") is True
+    assert_predictions_reveal_nothing_until_asked(run)
 
 
 def test_every_measured_verdict_names_its_interval_and_seeds(run):
@@ -89,7 +77,7 @@ def test_every_measured_verdict_names_its_interval_and_seeds(run):
     ["docs/notebooks/05_normalization.md", "jaxmlp/studies/normalization.py", "docs/studies/normalization/report.md"],
 )
 def test_the_corrected_statements_are_gone(path):
-    body = (ROOT / path).read_text()
+    body = Path(ROOT, path).read_text()
     assert "one huge eigenvalue" not in body  # statement 9
     assert "0.010 against 0.046" not in body and "loss varies less" not in body  # statement 2
     assert not re.search(r"the\s+ratio\s+of\s+the\s+two", body)  # statement 1

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.test_cli import ROOT
+from tests.helpers import ROOT
 
 
 def worker(*args, devices_flag=None, dump_hlo=None):

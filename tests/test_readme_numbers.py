@@ -11,7 +11,7 @@ import os
 
 from benchmarks.readme_tables import RESULTS, blocks
 from benchmarks.throughput import markdown_table
-from tests.test_cli import ROOT
+from tests.helpers import ROOT
 
 
 def read(path: str) -> str:

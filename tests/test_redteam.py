@@ -17,8 +17,7 @@ import time
 
 import pytest
 
-from tests.test_cli import ROOT
-from tests.test_reliability import assert_same_run, catches
+from tests.helpers import ROOT, assert_same_run, catches
 
 pytestmark = pytest.mark.slow
 
@@ -132,14 +131,40 @@ def test_sigterm_in_every_phase(env, ref, tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err and not (tmp_path / "study").exists(), err
-    # eval
-    proc = start(env, "eval", "--run", ref)
-    while not catches(proc.pid, signal.SIGTERM):
-        time.sleep(0.005)
-    time.sleep(1.0)
+
+
+# `python -m jaxmlp eval ...`, but once the first evaluation is done it touches the file argv[1] names and from then
+# on evaluates again and again: a signal sent after the file appears lands while eval is at work.
+EVAL_AT_WORK = """
+import runpy, sys
+import jaxmlp.evaluate as evaluate
+
+real, marker = evaluate.evaluate_state, sys.argv.pop(1)
+
+def at_work(config, ds, state):
+    real(config, ds, state)
+    open(marker, "w").close()
+    while True:
+        real(config, ds, state)
+
+evaluate.evaluate_state = at_work
+sys.argv[0] = "jaxmlp"
+runpy.run_module("jaxmlp", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_sigterm_while_eval_is_at_work_ends_it_with_130_and_no_report(env, ref, tmp_path):
+    marker = tmp_path / "evaluating"
+    command = [sys.executable, "-c", EVAL_AT_WORK, str(marker), "eval", "--run", str(ref)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    end = time.monotonic() + 300
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, "eval never finished its first evaluation"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode in (0, 130) and "Traceback" not in err, err
+    assert (proc.returncode, out, err.splitlines()) == (130, "", ["interrupted"]), err
 
 
 def half_run(env, ref, path):

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from tests.test_cli import ROOT
+from tests.helpers import ROOT
 
 SKIPPING = """
 import pytest

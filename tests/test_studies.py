@@ -9,14 +9,45 @@ import pytest
 
 from jaxmlp.studies import landscapes
 from jaxmlp.studies.common import StudyOptions
-from tests.test_cli import jaxmlp
+from tests.helpers import jaxmlp
+
+QUADRATIC = "ill-conditioned quadratic"
 
 
-def test_all_trajectories_start_at_the_same_point():
-    for surface, (_f, start, *_rest) in landscapes.SURFACES.items():
-        for opt in ("sgd", "momentum", "adam"):
-            paths = np.asarray(landscapes.trajectories(np.array([1e-3, 1e-2], np.float32), surface, opt, 5))
-            np.testing.assert_array_equal(paths[:, 0], np.tile(np.asarray(start, np.float32), (2, 1)))
+def textbook_path(optimizer, lr, steps):
+    """Each optimizer's update rule written out in float64 NumPy, from the quadratic's start: its function is
+    0.5·(x² + 50·y²), so its gradient is (x, 50·y)."""
+    p = np.array(landscapes.SURFACES[QUADRATIC][1], np.float64)
+    m, v, path = np.zeros(2), np.zeros(2), [p]
+    for t in range(1, steps + 1):
+        g = np.array([1.0, 50.0]) * p
+        if optimizer == "sgd":
+            p = p - lr * g
+        elif optimizer == "momentum":  # heavy ball, as PyTorch's SGD(momentum=0.9): m = g + 0.9·m
+            m = g + 0.9 * m
+            p = p - lr * m
+        else:  # Adam, β = (0.9, 0.999), ε = 1e-8
+            m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
+            p = p - lr * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        path.append(p)
+    return np.array(path)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_each_trajectory_follows_its_optimizers_update_rule_at_its_own_learning_rate(optimizer):
+    lrs = np.array([1e-3, 1e-2, 3e-2], np.float32)  # at 3e-2, 50·lr = 1.5: SGD's y overshoots and changes sign
+    paths = np.asarray(landscapes.trajectories(lrs, QUADRATIC, optimizer, 25))
+    assert paths.shape == (len(lrs), 26, 2)
+    for lr, path in zip(lrs, paths):
+        np.testing.assert_allclose(path, textbook_path(optimizer, float(lr), 25), rtol=1e-4, atol=1e-6)
+
+
+def test_steps_to_tolerance_is_the_step_from_which_the_path_stays_inside():
+    near, far = [0.0, 1e-4], [0.0, 1.0]  # the quadratic's minimum is (0, 0); tolerance 1e-3
+    assert landscapes.steps_to_tolerance(np.array([far, near, far, near, near]), QUADRATIC, 1e-3) == 3
+    assert landscapes.steps_to_tolerance(np.array([near, near]), QUADRATIC, 1e-3) == 0
+    assert landscapes.steps_to_tolerance(np.array([far, near, far]), QUADRATIC, 1e-3) is None  # left again at the end
+    assert landscapes.steps_to_tolerance(np.array([far, far]), QUADRATIC, 1e-3) is None
 
 
 def test_adam_and_momentum_beat_sgd_on_the_ill_conditioned_quadratic():

@@ -12,6 +12,7 @@ import pytest
 
 import tracer
 import tracer.nn as nn
+from tests.helpers import structure
 from tracer import viz
 from tracer.utils import checkpoint
 
@@ -19,16 +20,6 @@ from tracer.utils import checkpoint
 def mlp():
     tracer.manual_seed(0)
     return nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
-
-
-def structure(node, depth=0, out=None):
-    """(depth, name) pairs of a graph, following next_functions in order (small graphs only)."""
-    out = [] if out is None else out
-    out.append((depth, node.name() if node is not None else None))
-    if node is not None:
-        for child, _ in node.next_functions:
-            structure(child, depth + 1, out)
-    return out
 
 
 ACC = "torch::autograd::AccumulateGrad"  # AccumulateGrad.name(), as PyTorch names it (its C++ class)

@@ -1,5 +1,5 @@
 """Gradients of gradients. tracer's double backward (`create_graph=True`) and `tracer.autograd.functional` against
-JAX's transformations (float64, rtol 1e-9), on the random programs of test_tracer_vs_jax: each program is written
+JAX's transformations (float64, rtol 1e-9), on the random programs of tests/tracer_programs.py: each program is written
 once and run on both backends."""
 
 import functools
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tracer
-from tests.test_tracer_vs_jax import AMBIGUOUS, PROGRAMS, JaxNS, TracerNS, inputs
+from tests.tracer_programs import AMBIGUOUS, PROGRAMS, JaxNS, TracerNS, inputs
 from tracer import viz
 from tracer.autograd import forward_ad, functional
 from tracer.nn import functional as F

@@ -8,7 +8,7 @@ import pytest
 
 import tracer
 import tracer.nn as nn
-from tests.test_tracer_graph import structure
+from tests.helpers import structure
 
 torch = pytest.importorskip("torch")
 
