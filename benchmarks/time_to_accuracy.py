@@ -38,14 +38,14 @@ def available(source: dict) -> bool:
 def time_to_target(source: dict, recipe: str | None, target: float, epochs: int, seed: int) -> dict:
     from jaxmlp.config import TrainConfig, load_recipe
     from jaxmlp.data import load_dataset
-    from jaxmlp.loop import fit
+    from jaxmlp.loop import Reporting, fit
 
     overrides = load_recipe(recipe) if recipe else {}
     overrides.setdefault("epochs", epochs)  # a recipe keeps its own length (its schedule depends on it)
     overrides.update(seed=seed, dataset=None)
     config = TrainConfig.from_json(overrides).validate()
     ds = load_dataset(source.get("name"), source.get("data_dir"), config.normalization)
-    out = fit(config, ds, progress=False, verbose=False)
+    out = fit(config, ds, reporting=Reporting(progress=False, verbose=False))
     elapsed = out.compile_seconds
     for row in out.metrics:
         elapsed += row["seconds"]

@@ -11,11 +11,15 @@ import dataclasses
 import difflib
 import errno
 import os
-import shlex
 import sys
+from typing import TYPE_CHECKING
 
+from jaxmlp import interrupts
 from jaxmlp.config import TrainConfig, list_recipes, load_recipe
 from jaxmlp.errors import ConfigError, UserError
+
+if TYPE_CHECKING:
+    from jaxmlp.runs import TrainingRun  # imports JAX: only its name is needed here
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
@@ -333,17 +337,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     import jax
 
     lead = jax.process_index() == 0  # the process that writes files and prints
-    run, config = open_run(args, lead)
+    training = open_training(args, lead)
     try:
-        return _train(args, run, config, lead)
+        return _train(args, training, lead)
     except KeyboardInterrupt:
-        if run.committed:
-            print(f"interrupted; the run is as its last checkpoint left it. Resume with: {resume_command(run)}")
-        else:
-            print("interrupted before the first checkpoint; nothing was written", file=sys.stderr)
-        return 130
+        if training.run.committed:
+            print(f"interrupted; the run is as its last checkpoint left it. Resume with: {training.resume_command()}")
+            return interrupts.EXIT_STATUS
+        return interrupts.interrupted("interrupted before the first checkpoint; nothing was written")
     finally:
-        run.release()
+        training.run.release()
 
 
 def _join_processes(args: argparse.Namespace) -> None:
@@ -363,11 +366,9 @@ def _join_processes(args: argparse.Namespace) -> None:
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
 
 
-def open_run(args: argparse.Namespace, lead: bool):
-    """The run to train and its config: the one `--resume` names, or a new one at `--out` (not yet on disk).
-
-    The lead process locks the run folder; the others of a multi-process run share it."""
-    from jaxmlp.runs import RunDir
+def open_training(args: argparse.Namespace, lead: bool) -> TrainingRun:
+    """The run to train (see `jaxmlp.runs`): the one `--resume` names, or a new one at `--out`; its warnings said."""
+    from jaxmlp.runs import resume_training, start_training
 
     if args.resume:
         given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field) and field != "epochs"] + (
@@ -376,21 +377,20 @@ def open_run(args: argparse.Namespace, lead: bool):
         if given or args.out or args.overwrite:
             drop = ", ".join(given + (["--out"] if args.out else []) + (["--overwrite"] if args.overwrite else []))
             raise ConfigError(f"--resume continues a run as it was configured (only --epochs may change); drop {drop}")
-        run = RunDir.open(args.resume, lock=lead, read_only=False)
-        try:
-            return run, _extend(run, getattr(args, "epochs", None), lead)
-        except BaseException:
-            run.release()
-            raise
-    config = config_from_args(args)
-    if lead:
-        for warning in config.warnings():
-            print(f"warning: {warning}", file=sys.stderr)
-    if config.dataset is None and config.data_dir is None:  # resolved now, so the run's folder is named after it
-        from jaxmlp.data import default_dataset
+        training = resume_training(args.resume, getattr(args, "epochs", None), lead)
+    else:
+        config = config_from_args(args)
+        if lead:
+            for warning in config.warnings():
+                print(f"warning: {warning}", file=sys.stderr)
+        if config.dataset is None and config.data_dir is None:  # resolved now, so the run's folder is named after it
+            from jaxmlp.data import default_dataset
 
-        config = dataclasses.replace(config, dataset=default_dataset(log=_lead_log(lead)))
-    return RunDir.create(args.out or RunDir.default_path(config), config, overwrite=args.overwrite, lock=lead), config
+            config = dataclasses.replace(config, dataset=default_dataset(log=_lead_log(lead)))
+        training = start_training(args.out, config, args.overwrite, lead)
+    for warning in training.warnings if lead else []:
+        print(f"warning: {warning}", file=sys.stderr)
+    return training
 
 
 def _lead_log(lead: bool):
@@ -398,47 +398,16 @@ def _lead_log(lead: bool):
     return (lambda msg: print(msg, file=sys.stderr)) if lead else (lambda msg: None)
 
 
-def _extend(run, epochs: int | None, lead: bool) -> TrainConfig:
-    """The resumed run's config, its epoch count raised to `epochs` (`--resume RUN --epochs N`) if given."""
-    config = run.config()
-    if epochs is None or epochs == config.epochs:
-        return config
-    done = epochs_done(run)
-    if epochs < max(done, 1):
-        raise ConfigError(f"--epochs {epochs}: {run.path} has already trained {done} epochs; give more to extend it")
-    if lead and config.schedule != "constant":
-        print(
-            f"warning: the {config.schedule} schedule is stretched from {config.epochs} to {epochs} epochs, so the "
-            "learning rate from here on differs from the one the run was following",
-            file=sys.stderr,
-        )
-    run.extend(epochs, writer=lead)
-    return run.config()
-
-
-def epochs_done(run) -> int:
-    """Finished epochs at the run's latest checkpoint, whose history is checked against it here, so a damaged
-    run is an error before anything else is said about it."""
-    checkpointer = run.checkpointer()
-    meta = checkpointer.read_meta()
-    run.history(meta, checkpointer.latest_step())
-    return meta["epoch"]
-
-
-def resume_command(run) -> str:
-    return shlex.join(["jaxmlp", "train", "--resume", run.path])
-
-
-def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> int:
+def _train(args: argparse.Namespace, training: TrainingRun, lead: bool) -> int:
     from jaxmlp.data import load_dataset
-    from jaxmlp.loop import fit
+    from jaxmlp.loop import Reporting, Saving, fit
 
-    done = epochs_done(run) if args.resume else 0
-    if done >= config.epochs:
+    run, config = training.run, training.config
+    if training.complete:
         if lead:
             print(
-                f"{run.path} is complete ({done} of {config.epochs} epochs); nothing to do. To train it longer: "
-                f"{resume_command(run)} --epochs {config.epochs + 10}"
+                f"{run.path} is complete ({training.epochs_done} of {config.epochs} epochs); nothing to do. "
+                f"To train it longer: {training.resume_command()} --epochs {config.epochs + 10}"
             )
         return 0
     ds = load_dataset(config.dataset, config.data_dir, config.normalization, log=_lead_log(lead))
@@ -449,21 +418,14 @@ def _train(args: argparse.Namespace, run, config: TrainConfig, lead: bool) -> in
             f"batch {config.batch_size}, {config.epochs} epochs -> {run.path}",
             flush=True,
         )
-    out = fit(
-        config,
-        ds,
-        run,
-        resume=bool(args.resume),
-        checkpoint_interval=args.checkpoint_interval,
-        progress=False if args.no_progress else None,
-        verbose=lead,
-        devices=args.devices,
-    )
+    saving = Saving(run, resume=training.resumed, interval=args.checkpoint_interval)
+    reporting = Reporting(progress=False if args.no_progress else None, verbose=lead)
+    out = fit(config, ds, saving, reporting, devices=args.devices)
     if not lead:
-        return 0 if out.status == "finished" else 130
+        return 0 if out.status == "finished" else interrupts.EXIT_STATUS
     if out.status == "interrupted":
-        print(f"interrupted; checkpoint and metrics saved. Resume with: {resume_command(run)}")
-        return 130
+        print(f"interrupted; checkpoint and metrics saved. Resume with: {training.resume_command()}")
+        return interrupts.EXIT_STATUS
     last = out.metrics[-1]
     sps = sum(r["samples_per_second"] for r in out.metrics) / len(out.metrics)
     print(
@@ -613,8 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return getattr(e, "exit_code", 2)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM or SIGHUP outside the training loop: nothing is half-written
-        print("interrupted", file=sys.stderr)
-        return 130
+        return interrupts.interrupted()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 141  # as if killed by SIGPIPE, like other commands in a pipeline

@@ -9,8 +9,6 @@ import numpy as np
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, class_names, load_dataset
-from jaxmlp.errors import ConfigError
-from jaxmlp.files import FileLock
 from jaxmlp.parallel import to_host
 from jaxmlp.runs import RunDir, model_shape
 from jaxmlp.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
@@ -49,22 +47,9 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
 
 
 def restore_latest(run: RunDir, like: TrainState, shape: dict[str, int]) -> TrainState:
-    """The run's last committed checkpoint, read without writing anything. While a `jaxmlp train` holds the run,
-    say so; a checkpoint it replaced while being read is read again from the newest one."""
-    trainer = FileLock.holder(run.lock_path)
-    for attempt in (1, 2):
-        try:  # the checkpointer is made inside: listing the checkpoints can meet one being removed
-            state, _ = run.checkpointer().restore(like, shape, run.config().to_json())
-            break
-        except ConfigError:
-            if trainer is None:
-                raise
-            if attempt == 2:
-                raise ConfigError(
-                    f"training in progress (pid {trainer}): its checkpoints changed while they were read; "
-                    "run the command again"
-                ) from None
-            run.release()  # a fresh look at the checkpoints folder
+    """The run's last committed checkpoint, read without writing anything; while a `jaxmlp train` holds the run,
+    say so (see `RunDir.read_committed`)."""
+    state, trainer = run.read_committed(lambda checkpoints: checkpoints.restore(like, shape, run.config().to_json())[0])
     if trainer is not None:
         print(f"training in progress (pid {trainer}); showing checkpoint {int(state.step)}", file=sys.stderr)
     return state

@@ -89,7 +89,7 @@ def write_run_figures(run: RunDir, report: Report, state: TrainState) -> list[st
     """Learning curves, confusion matrices, misclassified gallery, first-layer weights, layer dynamics."""
     os.makedirs(run.figures_dir, exist_ok=True)
     path = lambda name: os.path.join(run.figures_dir, name)
-    metrics, steps = run.read_metrics(), run.read_steps()
+    metrics, steps = run.history.read_metrics(), run.history.read_steps()
     r, names = report, class_names(report.dataset)
     first = next(iter(linear_kernels(to_host(state.params)).values()))
     written = [

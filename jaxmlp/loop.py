@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import numpy as np
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, validation_split
 from jaxmlp.errors import UserError
+from jaxmlp.interrupts import Training
 from jaxmlp.parallel import make_mesh, put_replicated
 from jaxmlp.runs import RunDir, model_shape
 from jaxmlp.train import (
@@ -52,31 +52,6 @@ class Outcome:
     steps: dict  # per-step arrays: loss, grad_norm and update_ratio (steps x layers), layers
     compile_seconds: float
     wall_seconds: float
-
-
-class StopOnSignal:
-    """Turn the first SIGINT/SIGTERM/SIGHUP (terminal closed) into a flag the loop polls; a second aborts at once."""
-
-    def __init__(self):
-        self.signal: int | None = None
-
-    def _handle(self, signum, frame):
-        if self.signal is not None:
-            raise KeyboardInterrupt
-        self.signal = signum
-        print(
-            f"\n{signal.Signals(signum).name}: stopping at the next step boundary (again to abort)...",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __enter__(self):
-        self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-        return self
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 class Progress:
@@ -252,42 +227,57 @@ def resume_position(run: RunDir, state: TrainState, ds: Dataset, layers: list[st
     return Position(state, meta["epoch"], meta["batch"], Totals(*meta["sums"]), metrics, StepLog(layers, steps))
 
 
+@dataclasses.dataclass(frozen=True)
+class Saving:
+    """Where and when `fit` checkpoints: after the first epoch, then whenever `interval` seconds have passed at an
+    epoch's end, at the last epoch, and on a stop. `resume` continues `run` from its latest checkpoint;
+    `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many epochs of its
+    schedule, as if interrupted there."""
+
+    run: RunDir | None
+    resume: bool = False
+    interval: float = 30.0
+    stop_after_epochs: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Reporting:
+    """What `fit` shows and records: a progress bar (None: on a terminal), its epoch lines (`verbose=False` prints
+    nothing), the training set's eval-mode loss and accuracy in every epoch's row (`eval_train`), and more fields
+    for the row from `epoch_hook(state)` (the studies use it)."""
+
+    progress: bool | None = None
+    verbose: bool = True
+    eval_train: bool = False
+    epoch_hook: Callable[[TrainState], dict] | None = None
+
+
 def fit(
     config: TrainConfig,
     ds: Dataset,
-    run: RunDir | None = None,
-    *,
-    resume: bool = False,
-    checkpoint_interval: float = 30.0,
-    progress: bool | None = None,
-    stop_after_epochs: int | None = None,
-    eval_train: bool = False,
-    epoch_hook: Callable[[TrainState], dict] | None = None,
-    verbose: bool = True,
+    saving: Saving | None = None,
+    reporting: Reporting = Reporting(),
     devices: int | None = None,
 ) -> Outcome:
-    """Train `config` on `ds`. With a `run`, write metrics and checkpoints there (and resume from them).
+    """Train `config` on `ds`. With `saving`, write metrics and checkpoints to its run (and resume from them).
 
-    A checkpoint is written after the first epoch, then whenever `checkpoint_interval` seconds have
-    passed at an epoch's end, at the last epoch, and on a stop.
-    `stop_after_epochs` pauses the run (checkpoint, status "interrupted") after that many
-    epochs of its schedule, as if interrupted there; `resume=True` continues it.
-    `eval_train` adds the training set's eval-mode loss and accuracy to every epoch's row;
-    `epoch_hook(state)` returns more fields for the row (the studies use it); `verbose=False` prints nothing.
     `devices`: how many devices to split each batch over (default: all, across every process of the run).
+    A signal stops it at the next chunk boundary (see `jaxmlp.interrupts`), with status "interrupted".
     """
     t_start = time.perf_counter()
-    compiled, state = prepare(config, ds, devices, eval_train, verbose)
+    saving = saving or Saving(run=None, interval=0.0)  # no run: nothing is saved
+    run, interval, stop_after_epochs = saving.run, saving.interval, saving.stop_after_epochs
+    compiled, state = prepare(config, ds, devices, reporting.eval_train, reporting.verbose)
     layers = list(linear_kernels(state.params))
-    pos = resume_position(run, state, ds, layers) if resume else Position(state, log=StepLog(layers))
-    bar = Progress(config.epochs, compiled.program.steps_per_epoch, progress, verbose)
+    pos = resume_position(run, state, ds, layers) if saving.resume else Position(state, log=StepLog(layers))
+    bar = Progress(config.epochs, compiled.program.steps_per_epoch, reporting.progress, reporting.verbose)
     last_save, status = time.perf_counter(), "finished"
 
     def save():
         meta = {"epoch": pos.epoch, "batch": pos.batch, "sums": list(pos.totals), **model_shape(ds)}
-        run.save(pos.state, meta, pos.metrics, pos.log.arrays(), writer=jax.process_index() == 0)
+        run.save(pos.state, meta, pos.metrics, pos.log.arrays())
 
-    with StopOnSignal() as stop:
+    with Training() as stop:
         while pos.epoch < config.epochs:
             t_epoch = time.perf_counter()
             bar.start(pos.epoch + 1, pos.batch)
@@ -295,28 +285,26 @@ def fit(
             if pos.batch < compiled.program.steps_per_epoch:  # stopped mid-epoch
                 status = "interrupted"
                 break
-            row = _epoch_row(compiled, pos, t_epoch, epoch_hook)
+            row = _epoch_row(compiled, pos, t_epoch, reporting.epoch_hook)
             pos.metrics.append(row)
             bar.end(row)
             pos.epoch, pos.batch, pos.totals = pos.epoch + 1, 0, Totals()
-            pause = stop.signal is not None or pos.epoch == stop_after_epochs
+            pause = stop.stopping or pos.epoch == stop_after_epochs
             if pause and pos.epoch < config.epochs:
                 status = "interrupted"
                 break
-            due = pos.epoch in (1, config.epochs) or time.perf_counter() - last_save > checkpoint_interval
+            due = pos.epoch in (1, config.epochs) or time.perf_counter() - last_save > interval
             if due and run is not None:
                 save()
                 last_save = time.perf_counter()
         if status == "interrupted" and run is not None:
             save()
-    if stop.signal is not None:  # even one that came as the last epoch ended: the caller must stop too
+    if stop.stopping:  # even one that came as the last epoch ended: the caller must stop too
         status = "interrupted"
     return Outcome(status, pos.metrics, pos.state, pos.log.arrays(), compiled.seconds, time.perf_counter() - t_start)
 
 
-def train_epoch(
-    compiled: Compiled, pos: Position, bar: Progress, stop: StopOnSignal | None, run: RunDir | None
-) -> None:
+def train_epoch(compiled: Compiled, pos: Position, bar: Progress, stop: Training | None, run: RunDir | None) -> None:
     """Run chunks of the current epoch until it ends or a signal asks to stop; check every loss.
 
     Public for `benchmarks/throughput.py`, which times this very loop as `jaxmlp-cli`."""
@@ -336,7 +324,7 @@ def train_epoch(
         pos.log.add_losses(loss)
         pos.batch += len(loss)
         bar.update(len(loss), float(loss[-1]))
-        if stop is not None and stop.signal is not None:
+        if stop is not None and stop.stopping:
             return
 
 

@@ -25,31 +25,36 @@ and when a run is created, for every other run of the same parent folder whose l
 Each checkpoint commits the metrics and step log with it: both files are written first, and the
 checkpoint records their checksums (and its own parameters' checksum). A resume keeps the rows
 up to the checkpoint and checks them against those checksums, so a kill between the writes
-cannot lose or duplicate an epoch, and a damaged or missing file is reported, not trained over.
+cannot lose or duplicate an epoch, and a damaged or missing file is reported, not trained over
+(the files themselves are `jaxmlp.history`'s).
+
+`start_training` and `resume_training` open a run to train (new, `--overwrite`, `--resume`, `--resume --epochs N`)
+and say how many epochs it has finished; `resume_command` is the command that continues it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
-import io
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
 import stat
 import uuid
-import zipfile
+from collections.abc import Callable
+from typing import TypeVar
 
 import jax
 import numpy as np
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.errors import ConfigError
-from jaxmlp.files import FileLock, open_nofollow, refuse_link, sha256_text, write_atomic, write_json
+from jaxmlp.files import FileLock, open_nofollow, refuse_link, write_json
+from jaxmlp.history import History, digests
+
+T = TypeVar("T")
 
 MARKER = "jaxmlp-run.json"  # written in every run jaxmlp creates: what makes a folder a jaxmlp run
 MARKER_KIND, MARKER_FORMAT = "jaxmlp run", 1
@@ -108,32 +113,10 @@ def model_shape(ds) -> dict[str, int]:
     return {"num_features": ds.num_features, "num_classes": ds.num_classes}
 
 
-def steps_before(arrays: dict[str, np.ndarray], step: int) -> dict[str, np.ndarray]:
-    """The step log as it stood before step `step` ran: its losses, and the layer statistics taken before it."""
-    if set(arrays) != {"loss", "stats_step", "grad_norm", "update_ratio", "layers"}:
-        return arrays  # damaged or missing: its checksum will not match
-    keep = arrays["stats_step"] < step
-    return {
-        "loss": arrays["loss"][:step],
-        **{k: arrays[k][keep] for k in ("stats_step", "grad_norm", "update_ratio")},
-        "layers": arrays["layers"],
-    }
-
-
-def metrics_text(rows: list[dict]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in rows)
-
-
-def steps_digest(arrays: dict[str, np.ndarray]) -> str:
-    """A checksum of the step log's arrays (names, dtypes, shapes and bytes)."""
-    h = hashlib.sha256()
-    for name, a in sorted(arrays.items()):
-        h.update(f"{name}:{a.dtype.str}:{a.shape}:".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
 class RunDir:
+    """A run's folder and its life: created (staged, then published at the first checkpoint), opened, locked,
+    recovered after a kill, and committed checkpoint by checkpoint. Its metrics and step log are `self.history`."""
+
     def __init__(self, path: str, config: TrainConfig | None = None, committed: bool = True, read_only: bool = True):
         self.path = path
         self.committed = committed  # False: not yet on disk (a new run before its first checkpoint)
@@ -148,11 +131,11 @@ class RunDir:
         self.staging_path = os.path.join(parent, f".{name}.jaxmlp-new")
         self.aside_path = os.path.join(parent, f".{name}.jaxmlp-old")
         self.lock_path = os.path.join(parent, f".{name}.jaxmlp-lock")
+        self.history = History(self.folder)
 
     folder = property(lambda self: self.path if self.committed else self.staging_path)
+    writer = property(lambda self: jax.process_index() == 0)  # the process that writes the files of the run
     config_path = property(lambda self: os.path.join(self.folder, "config.json"))
-    metrics_path = property(lambda self: os.path.join(self.folder, "metrics.jsonl"))
-    steps_path = property(lambda self: os.path.join(self.folder, "steps.npz"))
     checkpoint_dir = property(lambda self: os.path.join(self.folder, "checkpoints"))
     figures_dir = property(lambda self: os.path.join(self.folder, "figures"))
 
@@ -281,35 +264,12 @@ class RunDir:
                 raise ConfigError(f"{self.config_path}: {e}; restore it or start a new run") from None
         return self._config
 
-    def extend(self, epochs: int, writer: bool) -> None:
-        """Train this committed run to `epochs` in all: config.json says so (written atomically); the checkpoint stays.
-
-        `writer`: this process writes the file (one process of a multi-process run does)."""
+    def extend(self, epochs: int) -> TrainConfig:
+        """Train this committed run to `epochs` in all: config.json says so (written atomically); checkpoints stay."""
         self._config = dataclasses.replace(self.config(), epochs=epochs)
-        if writer:
+        if self.writer:
             write_json(self.config_path, self._config.to_json())
-
-    def read_metrics(self) -> list[dict]:
-        if not os.path.exists(self.metrics_path):
-            return []
-        try:
-            with open(self.metrics_path) as f:
-                rows = [json.loads(line) for line in f if line.strip()]
-            if not all(isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in rows):
-                raise ValueError("a line is not an epoch's row")
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{self.metrics_path}: damaged ({e}); restore it or start the run again") from None
-        return rows
-
-    def read_steps(self) -> dict[str, np.ndarray]:
-        """Per optimizer step: loss, and per layer the gradient norm and update/param ratio."""
-        if not os.path.exists(self.steps_path):
-            return {}
-        try:
-            with np.load(self.steps_path) as f:
-                return dict(f)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-            raise ConfigError(f"{self.steps_path}: damaged ({e}); restore it or start the run again") from None
+        return self._config
 
     def checkpointer(self):
         from jaxmlp.checkpoint import Checkpointer  # orbax, only for the commands that need it
@@ -320,25 +280,24 @@ class RunDir:
                 self._checkpointer.clean_temp()
         return self._checkpointer
 
-    def save(self, state, meta: dict, metrics: list[dict], steps: dict[str, np.ndarray], writer: bool) -> None:
+    def save(self, state, meta: dict, metrics: list[dict], steps: dict[str, np.ndarray]) -> None:
         """Commit one checkpoint with the metrics and step log it belongs to (see the module docstring).
 
-        `writer`: this process writes the small files (one process of a multi-process run does)."""
-        meta = {**meta, "metrics_sha256": sha256_text(metrics_text(metrics)), "steps_sha256": steps_digest(steps)}
+        The writer process (one of a multi-process run) writes the small files; every process writes its part of
+        the checkpoint. Each step is a method of its own: the crash tests kill the process between them."""
+        meta = {**meta, **digests(metrics, steps)}
         meta["config"] = self.config().to_json()  # so a config.json edited later is named as such on restore
         self._check_space(sum(leaf.nbytes for leaf in jax.tree.leaves(state)))
-        if writer:
+        if self.writer:
             if not self.committed and not self._staged:
                 self._stage()
-            write_atomic(self.metrics_path, metrics_text(metrics))
-            buf = io.BytesIO()
-            np.savez(buf, **steps)
-            write_atomic(self.steps_path, buf.getvalue())
-        crash_point("files-written")
-        self.checkpointer().save(int(state.step), state, meta)
-        crash_point("checkpoint-committed")
+            self.history.write(metrics, steps)
+        self._commit(state, meta)
         if not self.committed:
-            self._publish(writer)
+            self._publish()
+
+    def _commit(self, state, meta: dict) -> None:
+        self.checkpointer().save(int(state.step), state, meta)
 
     def _stage(self) -> None:
         """Make the staging folder (never an existing one) and write the marker in it first, then config.json."""
@@ -365,11 +324,11 @@ class RunDir:
                 f"free space, then {then}"
             )
 
-    def _publish(self, writer: bool) -> None:
+    def _publish(self) -> None:
         """Move the staged run to its path, replacing (after moving it aside) any old run there."""
         self._checkpointer.close()
         self._checkpointer = None
-        if writer:
+        if self.writer:
             refuse_link(self.path.rstrip(os.sep) or os.sep)
             if os.path.lexists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path)):
                 if not is_run(self.path):
@@ -377,8 +336,7 @@ class RunDir:
                         f"{self.path} changed while the run trained and is no longer a jaxmlp run; "
                         "it is left as it is: move it away, then run again"
                     )
-                os.replace(self.path, self.aside_path)
-                crash_point("old-run-moved-aside")
+                self._move_aside()
             elif os.path.isdir(self.path):
                 os.rmdir(self.path)
             os.replace(self.staging_path, self.path)
@@ -386,59 +344,105 @@ class RunDir:
                 shutil.rmtree(self.aside_path)
         _sync_processes("jaxmlp: run published")
         self.committed = True
+        self.history.folder = self.path
+
+    def _move_aside(self) -> None:
+        """The old run that `--overwrite` replaces goes to `.<name>.jaxmlp-old` until the new one is in place."""
+        os.replace(self.path, self.aside_path)
 
     def restore(self, like, shape: dict[str, int]) -> tuple[object, dict, list[dict], dict[str, np.ndarray]]:
         """The latest checkpoint's state and meta, and the metrics rows and step log committed with it."""
         state, meta = self.checkpointer().restore(like, shape, self.config().to_json())
-        return (state, meta, *self.history(meta, int(state.step)))
+        return (state, meta, *self.history.checked(meta, int(state.step)))
+
+    def epochs_done(self) -> int:
+        """Finished epochs at the latest checkpoint, whose history is checked against it here, so a damaged run
+        is an error before anything else is said about it."""
+        checkpointer = self.checkpointer()
+        meta = checkpointer.read_meta()
+        self.history.checked(meta, checkpointer.latest_step())
+        return meta["epoch"]
 
     def check_history(self) -> None:
         """Check metrics.jsonl and steps.npz against the latest checkpoint (for `jaxmlp plot`)."""
+
+        def check(checkpointer) -> None:
+            step = checkpointer.latest_step()
+            self.history.checked(checkpointer.read_meta(step), step)
+
+        self.read_committed(check)
+
+    def read_committed(self, read: Callable[[object], T]) -> tuple[T, str | None]:
+        """`read(checkpointer)` of the last committed checkpoint, and the pid of a `jaxmlp train` holding the run
+        (None when none does). A checkpoint the trainer replaced while it was read is read again, once, from the
+        newest one; a reader writes nothing."""
         trainer = FileLock.holder(self.lock_path)
-        for attempt in (1, 2):
-            try:
-                checkpointer = self.checkpointer()
-                step = checkpointer.latest_step()
-                self.history(checkpointer.read_meta(step), step)
-                return
-            except ConfigError:
-                if trainer is None:
-                    raise
-                if attempt == 2:
-                    raise ConfigError(
-                        f"training in progress (pid {trainer}): its checkpoints changed while they were read; "
-                        "run the command again"
-                    ) from None
-                self.release()  # a fresh look at the checkpoints folder
-
-    def history(self, meta: dict, step: int) -> tuple[list[dict], dict[str, np.ndarray]]:
-        """The metrics rows and step log as they were when the checkpoint (`meta`, at `step`) was committed."""
-        metrics = [r for r in self.read_metrics() if r["epoch"] <= meta["epoch"]]
-        self._check(self.metrics_path, sha256_text(metrics_text(metrics)), meta.get("metrics_sha256"))
-        steps = steps_before(self.read_steps(), step)
-        self._check(self.steps_path, steps_digest(steps), meta.get("steps_sha256"))
-        return metrics, steps
-
-    @staticmethod
-    def _check(path: str, digest: str, expected: str | None) -> None:
-        if expected is not None and digest != expected:
-            what = "is missing" if not os.path.exists(path) else "does not match the latest checkpoint"
+        try:  # the checkpointer is made inside: listing the checkpoints can meet one being removed
+            return read(self.checkpointer()), trainer
+        except ConfigError:
+            if trainer is None:
+                raise
+        self.release()  # a fresh look at the checkpoints folder
+        try:
+            return read(self.checkpointer()), trainer
+        except ConfigError:
             raise ConfigError(
-                f"{path} {what}; restore it from a copy, or start the run again with --overwrite "
-                "(a resume needs the full history to continue exactly)"
-            )
+                f"training in progress (pid {trainer}): its checkpoints changed while they were read; "
+                "run the command again"
+            ) from None
 
 
-def crash_point(name: str) -> None:
-    """For the crash tests: `JAXMLP_CRASH_AT=name:n` kills this process (SIGKILL) the n-th time it passes `name`."""
-    target, _, nth = os.environ.get("JAXMLP_CRASH_AT", "").partition(":")
-    if target == name:
-        _passes[name] = _passes.get(name, 0) + 1
-        if _passes[name] == int(nth or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+@dataclasses.dataclass
+class TrainingRun:
+    """A run opened to train: its folder, its config, how many epochs it has finished, and what to warn about."""
+
+    run: RunDir
+    config: TrainConfig
+    resumed: bool = False
+    epochs_done: int = 0  # at its latest checkpoint, the history checked against it (0 for a new run)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return self.epochs_done >= self.config.epochs
+
+    def resume_command(self) -> str:
+        return resume_command(self.run.path)
 
 
-_passes: dict[str, int] = {}
+def start_training(path: str | None, config: TrainConfig, overwrite: bool = False, lead: bool = True) -> TrainingRun:
+    """A new run of `config` at `path` (default: a new folder under runs/), not on disk until its first checkpoint;
+    `overwrite` replaces a jaxmlp run there. The lead process locks it; the others of a multi-process run share it."""
+    run = RunDir.create(path or RunDir.default_path(config), config, overwrite=overwrite, lock=lead)
+    return TrainingRun(run, config)
+
+
+def resume_training(path: str, epochs: int | None = None, lead: bool = True) -> TrainingRun:
+    """The run at `path`, to continue from its latest checkpoint; `epochs` (`--resume RUN --epochs N`) raises the
+    number of epochs it trains in all, and may not go below what it has finished."""
+    run = RunDir.open(path, lock=lead, read_only=False)
+    try:
+        config, done, warnings = run.config(), run.epochs_done(), []
+        if epochs is not None and epochs != config.epochs:
+            if epochs < max(done, 1):
+                raise ConfigError(
+                    f"--epochs {epochs}: {path} has already trained {done} epochs; give more to extend it"
+                )
+            if config.schedule != "constant":
+                warnings.append(
+                    f"the {config.schedule} schedule is stretched from {config.epochs} to {epochs} epochs, so the "
+                    "learning rate from here on differs from the one the run was following"
+                )
+            config = run.extend(epochs)
+        return TrainingRun(run, config, resumed=True, epochs_done=done, warnings=warnings)
+    except BaseException:
+        run.release()
+        raise
+
+
+def resume_command(path: str) -> str:
+    """The shell command that continues the run at `path` (quoted, so any folder name survives a shell)."""
+    return shlex.join(["jaxmlp", "train", "--resume", path])
 
 
 def _has_checkpoint(directory: str) -> bool:

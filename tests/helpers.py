@@ -79,8 +79,9 @@ def assert_same_run(a, b):
 
     from jaxmlp.runs import RunDir
 
-    assert without_timings(RunDir(str(a)).read_metrics()) == without_timings(RunDir(str(b)).read_metrics())
-    steps_a, steps_b = RunDir(str(a)).read_steps(), RunDir(str(b)).read_steps()
+    history_a, history_b = RunDir(str(a)).history, RunDir(str(b)).history
+    assert without_timings(history_a.read_metrics()) == without_timings(history_b.read_metrics())
+    steps_a, steps_b = history_a.read_steps(), history_b.read_steps()
     assert set(steps_a) == set(steps_b) == {"loss", "stats_step", "grad_norm", "update_ratio", "layers"}
     for k in steps_b:
         np.testing.assert_array_equal(steps_a[k], steps_b[k])

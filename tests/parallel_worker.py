@@ -15,7 +15,7 @@ import jax  # noqa: E402
 
 from jaxmlp.config import TrainConfig  # noqa: E402
 from jaxmlp.data import load_dataset  # noqa: E402
-from jaxmlp.loop import fit  # noqa: E402
+from jaxmlp.loop import Reporting, fit  # noqa: E402
 from jaxmlp.parallel import to_host  # noqa: E402
 
 devices = int(sys.argv[1]) if sys.argv[1] != "all" else None
@@ -32,7 +32,8 @@ config = TrainConfig(
     optimizer="sgd" if norm == "batch" else "adam",
     lr=0.1 if norm == "batch" else 1e-3,
 ).validate()
-out = fit(config, load_dataset("digits", normalization=config.normalization), verbose=False, devices=devices)
+ds = load_dataset("digits", normalization=config.normalization)
+out = fit(config, ds, reporting=Reporting(verbose=False), devices=devices)
 params = to_host(out.state.params)
 if jax.process_index() == 0:
     print(

@@ -2,8 +2,8 @@
 output disks, concurrent resumes, flipped checkpoint bytes. Every case must end in a clear one-line error or in
 a resume that reproduces the uninterrupted run bitwise, and no case may print a traceback.
 
-The kills at the dangerous boundaries are placed exactly with `JAXMLP_CRASH_AT` (see `jaxmlp.runs.crash_point`);
-the random kills use fixed seeds. Subprocesses share a JAX compilation cache, so most of their time is import.
+The kills at the dangerous boundaries are placed exactly by `python -m tests.crash` (see `tests/crash.py`); the
+random kills use fixed seeds. Subprocesses share a JAX compilation cache, so most of their time is import.
 """
 
 import os
@@ -36,9 +36,10 @@ def env(tmp_path_factory):
     }
 
 
-def start(env, *args, **kw):
+def start(env, *args, crash_at=None, **kw):
+    """`jaxmlp ARGS` in a subprocess; `crash_at="POINT:N"` kills it there (see `tests/crash.py`)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "jaxmlp", *map(str, args)],
+        [sys.executable, "-m", *(["tests.crash", crash_at] if crash_at else ["jaxmlp"]), *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -87,7 +88,7 @@ def test_kill_at_each_commit_boundary(env, ref, tmp_path, point):
     if point == "old-run-moved-aside":
         shutil.copytree(ref, path)
         overwrite = ["--overwrite"]
-    code, _, _ = run(env, "train", *ARGS, "--out", path, *overwrite, extra_env={"JAXMLP_CRASH_AT": point})
+    code, _, _ = run(env, "train", *ARGS, "--out", path, *overwrite, crash_at=point)
     assert code == -signal.SIGKILL
     finish(env, path, ref)
 
@@ -169,7 +170,7 @@ def test_sigterm_while_eval_is_at_work_ends_it_with_130_and_no_report(env, ref, 
 
 def half_run(env, ref, path):
     """A run stopped after its first epoch's checkpoint."""
-    code, _, _ = run(env, "train", *ARGS, "--out", path, extra_env={"JAXMLP_CRASH_AT": "files-written:2"})
+    code, _, _ = run(env, "train", *ARGS, "--out", path, crash_at="files-written:2")
     assert code == -signal.SIGKILL
 
 

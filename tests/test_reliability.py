@@ -21,7 +21,7 @@ from jaxmlp.data import load_dataset
 from jaxmlp.errors import DataError
 from jaxmlp.files import write_atomic
 from jaxmlp.idx import read_idx, write_idx
-from jaxmlp.loop import Progress, fit
+from jaxmlp.loop import Progress, Reporting, Saving, fit
 from jaxmlp.runs import RunDir
 from tests.helpers import ROOT, assert_same_run, catches, jaxmlp, restored_state
 
@@ -158,12 +158,15 @@ def test_signal_mid_epoch_then_resume_is_bitwise_identical(tmp_path, capsys, mon
     assert not (tmp_path / "PWNED").exists() and not os.path.exists("PWNED")
 
 
+QUIET_FIT = Reporting(progress=False, verbose=False)
+
+
 def test_kill_after_a_checkpoint_commit_loses_no_epoch(tmp_path, monkeypatch):
     """A kill right after a checkpoint is committed: the resume must neither drop nor repeat an epoch."""
     ds = load_dataset("digits", normalization="standardize")
     cfg = TrainConfig(dataset="digits", epochs=3, batch_size=32, hidden=(16,)).validate()
     ref = RunDir.create(str(tmp_path / "ref"), cfg)
-    fit(cfg, ds, ref, progress=False, verbose=False)
+    fit(cfg, ds, Saving(ref), QUIET_FIT)
     getattr(ref, "release", lambda: None)()
 
     class Killed(BaseException):
@@ -179,13 +182,13 @@ def test_kill_after_a_checkpoint_commit_loses_no_epoch(tmp_path, monkeypatch):
     monkeypatch.setattr(Checkpointer, "save", save_then_die)
     run = RunDir.create(str(tmp_path / "run"), cfg)
     with pytest.raises(Killed):
-        fit(cfg, ds, run, progress=False, verbose=False, checkpoint_interval=0)
+        fit(cfg, ds, Saving(run, interval=0), QUIET_FIT)
     getattr(run, "release", lambda: None)()
     monkeypatch.undo()
     run = RunDir.open(str(tmp_path / "run"))
-    fit(cfg, ds, run, resume=True, progress=False, verbose=False)
+    fit(cfg, ds, Saving(run, resume=True), QUIET_FIT)
     getattr(run, "release", lambda: None)()
-    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert [r["epoch"] for r in run.history.read_metrics()] == [1, 2, 3]
     assert_same_run(tmp_path / "run", tmp_path / "ref")
 
 
@@ -421,7 +424,7 @@ def test_divergence_after_the_first_epoch_keeps_its_checkpoint(tmp_path, capsys)
     args = ["--optimizer", "sgd", "--lr", 1e7, "--schedule", "warmup_cosine", "--warmup-epochs", 100, "--epochs", 4]
     code, _, err = cli(capsys, "train", *QUIET, "--hidden", 16, *args, "--out", out)  # the default 30 s interval
     assert code == 3 and "epoch 2" in err and "last good checkpoint" in err, err
-    assert [r["epoch"] for r in RunDir(str(out)).read_metrics()] == [1]
+    assert [r["epoch"] for r in RunDir(str(out)).history.read_metrics()] == [1]
     assert restored_state(out)[1]["epoch"] == 1
 
 

@@ -5,7 +5,7 @@ import pytest
 from jaxmlp.config import TrainConfig
 from jaxmlp.data import load_dataset
 from jaxmlp.evaluate import evaluate_run
-from jaxmlp.loop import Diverged, fit
+from jaxmlp.loop import Diverged, Reporting, Saving, fit
 from jaxmlp.runs import RunDir
 from jaxmlp.train import EvalSet, confusion_matrix, init, linear_biases, linear_kernels, make_evaluate
 
@@ -20,7 +20,7 @@ def digits():
 def train(tmp_path, ds, name, **kw):
     cfg = TrainConfig(dataset="digits", epochs=4, batch_size=32, hidden=(32,), **kw).validate()
     run = RunDir.create(str(tmp_path / name), cfg)
-    return run, fit(cfg, ds, run, progress=False)
+    return run, fit(cfg, ds, Saving(run), Reporting(progress=False))
 
 
 def strip(rows):
@@ -56,12 +56,12 @@ def test_resume_2_plus_2_equals_4_bitwise(tmp_path, digits):
     cfg = TrainConfig(dataset="digits", epochs=4, batch_size=32, hidden=(32,), **kw)
     run = RunDir.create(str(tmp_path / "half"), cfg)
     # Train the first 2 epochs of the same 4-epoch schedule, then resume.
-    first = fit(cfg, digits, run, progress=False, checkpoint_interval=0, stop_after_epochs=2)
+    first = fit(cfg, digits, Saving(run, interval=0, stop_after_epochs=2), Reporting(progress=False))
     assert first.status == "interrupted" and len(first.metrics) == 2
-    second = fit(cfg, digits, run, resume=True, progress=False)
+    second = fit(cfg, digits, Saving(run, resume=True), Reporting(progress=False))
     assert second.status == "finished"
     assert strip(second.metrics) == strip(full.metrics)
-    assert strip(run.read_metrics()) == strip(full.metrics)
+    assert strip(run.history.read_metrics()) == strip(full.metrics)
     for x, y in zip(jax.tree.leaves(second.state), jax.tree.leaves(full.state)):
         np.testing.assert_array_equal(x, y)
 
@@ -166,7 +166,7 @@ def test_train_accuracy_is_the_count_of_right_answers_over_the_samples_seen(tmp_
     from jaxmlp.train import initial_state, make_program, shuffle, train_step
 
     cfg = TrainConfig(dataset="digits", epochs=1, batch_size=32, hidden=(16,)).validate()
-    row = fit(cfg, digits, progress=False, verbose=False).metrics[0]
+    row = fit(cfg, digits, reporting=Reporting(progress=False, verbose=False)).metrics[0]
     program = make_program(cfg, digits)
     state = initial_state(cfg, digits.num_features, digits.num_classes, program.tx)
     steps = program.steps_per_epoch

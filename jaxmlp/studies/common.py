@@ -15,7 +15,8 @@ from jaxmlp.config import TrainConfig
 from jaxmlp.data import Dataset, load_dataset
 from jaxmlp.errors import ConfigError
 from jaxmlp.files import write_atomic, write_json
-from jaxmlp.loop import Diverged, Outcome, fit
+from jaxmlp.interrupts import Interrupted
+from jaxmlp.loop import Diverged, Outcome, Reporting, fit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,16 +51,17 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def fit_quietly(config: TrainConfig, ds: Dataset, **kw) -> Outcome | None:
+def fit_quietly(config: TrainConfig, ds: Dataset, eval_train: bool = False, epoch_hook=None) -> Outcome | None:
     """One in-memory run (no run directory); None if it diverged.
 
-    A signal stops the whole study (KeyboardInterrupt), so no cut-short run is averaged into a report."""
+    A signal stops the whole study (`Interrupted`), so no cut-short run is averaged into a report."""
+    reporting = Reporting(progress=False, verbose=False, eval_train=eval_train, epoch_hook=epoch_hook)
     try:
-        out = fit(config.validate(), ds, progress=False, verbose=False, **kw)
+        out = fit(config.validate(), ds, reporting=reporting)
     except Diverged:
         return None
     if out.status != "finished":
-        raise KeyboardInterrupt
+        raise Interrupted
     return out
 
 
