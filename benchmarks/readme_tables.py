@@ -56,6 +56,40 @@ def throughput_summary(results: dict, mlp: str = "784-128-64-10") -> str:
     return "\n".join(lines)
 
 
+def cli_summary(results: dict, mlp: str = "784-128-64-10") -> str:
+    """The summary's `jaxmlp train` table: the command's own epoch loop (jaxmlp-cli) beside the scan and PyTorch
+    eager, all three from one run of the throughput benchmark, batch 64 and 512."""
+    rows = {(r["system"], r["batch"]): r for r in results["rows"] if r["mlp"] == mlp and "error" not in r}
+    ratio = lambda r, key: toward_worse(r.get(key), 3, higher_is_better=True)  # noqa: E731
+    lines = [
+        "| batch | `jaxmlp train` | jaxmlp, epoch in one scan | `jaxmlp train` ÷ scan | PyTorch eager | "
+        "`jaxmlp train` × eager |",
+        "| --- " * 6 + "|",
+    ]
+    for batch in (64, 512):
+        cli, scan = rows[("jaxmlp-cli", batch)], rows[("jaxmlp-scan", batch)]
+        eager = rows.get(("torch-eager", batch))
+        eager = (f"{eager['samples_per_s']:,.0f}/s", ratio(cli, "vs_torch_eager") + "x") if eager else ("—", "—")
+        lines.append(
+            f"| {batch} | {cli['samples_per_s']:,.0f}/s | {scan['samples_per_s']:,.0f}/s | "
+            f"{ratio(cli, 'vs_jaxmlp_scan')} | {eager[0]} | {eager[1]} |"
+        )
+    return "\n".join(lines)
+
+
+def seed_summary(results: dict) -> str:
+    """The summary's sentence on the learner's own comparison: `jaxmlp train` against the seed's PyTorch loop."""
+    rows = {r["system"]: r for r in results["rows"]}
+    cli, seed = rows["jaxmlp train"], rows["seed PyTorch loop"]
+    return (
+        f"`jaxmlp train` against the seed's PyTorch loop on the same IDX files ({results['data_dir']}), batch "
+        f"{results['batch']}, {results['epochs']} epochs each, best of {results['rounds']} rounds, median of epochs "
+        f"2–{results['epochs']}\n(`{results['command']}`, results in `benchmarks/results/cli_vs_seed/`): "
+        f"{cli['samples_per_s']:,.0f} against {seed['samples_per_s']:,.0f} samples/s, "
+        f"{toward_worse(results['ratio'], 3, higher_is_better=True)}x."
+    )
+
+
 def gpu_summary(results: dict, mlp: str = "784-128-64-10") -> str:
     """The summary's GPU sentence: a 60,000-sample epoch of the user's MLP, whole-epoch scan against PyTorch eager."""
     rows = {(r["system"], r["batch"]): r for r in results["rows"] if r["mlp"] == mlp and "error" not in r}
@@ -80,12 +114,15 @@ def measured_here(runs: dict, tracer: dict) -> str:
 
 
 def blocks() -> dict[str, str]:
-    """Each summary block, by what it shows."""
-    return {
+    """Each summary block, by what it shows (the seed comparison once its results are committed)."""
+    shown = {
         "measured here": measured_here(load("measured_here"), load("tracer_mnist")),
         "throughput": throughput_summary(load("throughput")),
-        "gpu": gpu_summary(load("throughput", "throughput_h100")),
+        "jaxmlp train": cli_summary(load("throughput", "throughput_cli")),
     }
+    if os.path.exists(os.path.join(RESULTS, "cli_vs_seed", "cli_vs_seed.json")):
+        shown["jaxmlp train vs the seed loop"] = seed_summary(load("cli_vs_seed"))
+    return {**shown, "gpu": gpu_summary(load("throughput", "throughput_h100"))}
 
 
 def main() -> None:

@@ -70,6 +70,35 @@ def train_steps(
     return losses
 
 
+def seed_loop(ds, epochs: int, batch_size: int = 64, seed: int = 0):
+    """The user's training loop: 784-128-64-10, Adam 1e-3, a shuffling `DataLoader`, the test accuracy after
+    every epoch. Yields per epoch: the training loop's seconds (the `for x, y in loader` pass alone) and the test
+    accuracy, which `benchmarks/cli_vs_seed.py` times against `jaxmlp train`."""
+    torch.manual_seed(seed)
+    model = MLP((ds.num_features, 128, 64, ds.num_classes))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train).long()),
+        batch_size=batch_size,
+        shuffle=True,
+    )
+    x_test, y_test = torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test).long()
+    for _ in range(epochs):
+        t = time.perf_counter()
+        model.train()
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        train_seconds = time.perf_counter() - t
+        model.eval()
+        with torch.no_grad():
+            acc = (model(x_test).argmax(1) == y_test).float().mean().item()
+        yield train_seconds, acc, time.perf_counter() - t
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", required=True, help="folder of MNIST IDX files")
@@ -79,28 +108,8 @@ def main() -> None:
     from jaxmlp.data import load_dataset
 
     ds = load_dataset(data_dir=args.data_dir, normalization="standardize")
-    torch.manual_seed(0)
-    model = MLP()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train).long()),
-        batch_size=args.batch_size,
-        shuffle=True,
-    )
-    x_test, y_test = torch.from_numpy(ds.x_test), torch.from_numpy(ds.y_test).long()
-    for epoch in range(args.epochs):
-        t = time.perf_counter()
-        model.train()
-        for x, y in loader:
-            loss = loss_fn(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        model.eval()
-        with torch.no_grad():
-            acc = (model(x_test).argmax(1) == y_test).float().mean().item()
-        print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({time.perf_counter() - t:.2f}s)")
+    for epoch, (_, acc, seconds) in enumerate(seed_loop(ds, args.epochs, args.batch_size)):
+        print(f"epoch {epoch + 1}: test accuracy {acc:.4f} ({seconds:.2f}s)")
 
 
 if __name__ == "__main__":

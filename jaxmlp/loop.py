@@ -157,6 +157,20 @@ class Compiled:
     probe_batch: tuple[jax.Array, jax.Array]  # a fixed batch for the per-layer statistics
     evals: dict[str, EvalSet]  # row prefix -> set evaluated after every epoch ("train_eval", "val", "test")
     seconds: float
+    orders: dict = dataclasses.field(default_factory=dict)  # (root key bytes, epoch) -> that epoch's order, drawn early
+
+    def order(self, key: np.ndarray, epoch: int) -> jax.Array:
+        """Epoch `epoch`'s sample order for the root key `key`: the one drawn ahead of time if there is one."""
+        found = self.orders.pop((key.tobytes(), epoch), None)
+        return found if found is not None else self.draw_order(key, epoch)
+
+    def draw_order(self, key: np.ndarray, epoch: int) -> jax.Array:
+        program = self.program
+        return shuffle(key, epoch, program.num_train, program.steps_per_epoch, program.config.batch_size)
+
+    def draw_ahead(self, key: np.ndarray, epoch: int) -> None:
+        """Draw epoch `epoch`'s order now, while the device trains on the one before (kept for one epoch only)."""
+        self.orders = {(key.tobytes(), epoch): self.draw_order(key, epoch)}
 
 
 @dataclasses.dataclass
@@ -307,14 +321,22 @@ def fit(
 def train_epoch(compiled: Compiled, pos: Position, bar: Progress, stop: Training | None, run: RunDir | None) -> None:
     """Run chunks of the current epoch until it ends or a signal asks to stop; check every loss.
 
+    The host waits for the device once a chunk: the probe and the chunk are queued together, and while the
+    epoch's last chunk runs, the host draws the next epoch's order (NumPy sorts), so neither waits on the other.
     Public for `benchmarks/throughput.py`, which times this very loop as `jaxmlp-cli`."""
     program, steps = compiled.program, compiled.program.steps_per_epoch
-    perm = shuffle(pos.state.key, pos.epoch, program.num_train, steps, program.config.batch_size)
+    key = np.asarray(pos.state.key)  # the root key, on the host: the state is handed to the chunk (donated)
+    perm = compiled.order(key, pos.epoch)
     while pos.batch < steps:
         step = int(pos.state.step)
+        probe = None
         if step not in pos.log.stats_step[-1:]:
-            pos.log.add_layer_stats(step, jax.device_get(compiled.probe(pos.state, *compiled.probe_batch)))
+            probe = compiled.probe(pos.state, *compiled.probe_batch)
         state, stats = compiled.train_chunk(pos.state, compiled.x, compiled.y, perm, jnp.int32(pos.batch))
+        if pos.batch + program.chunk_steps >= steps and pos.epoch + 1 < program.config.epochs:
+            compiled.draw_ahead(key, pos.epoch + 1)
+        if probe is not None:
+            pos.log.add_layer_stats(step, jax.device_get(probe))
         stats = jax.device_get(stats)
         stats = {k: v[stats["valid"]] for k, v in stats.items()}
         loss = stats["loss"]

@@ -52,3 +52,41 @@ def test_committed_throughput_tables_are_their_json_rendered():
             results = json.load(f)
         assert markdown_table(results).strip() in open(path[: -len("json")] + "md").read(), path
         assert results["command"].startswith("python -m benchmarks.throughput")
+
+
+def test_the_jaxmlp_train_table_shows_the_commands_loop_beside_the_scan_of_the_same_run():
+    from benchmarks.readme_tables import cli_summary
+    from benchmarks.throughput import add_ratios
+
+    speeds = {("jaxmlp-scan", 64): 200e3, ("jaxmlp-cli", 64): 180_999.0, ("torch-eager", 64): 50e3}
+    speeds.update({("jaxmlp-scan", 512): 300e3, ("jaxmlp-cli", 512): 269_999.0})  # no eager row at 512
+    rows = [{"system": s, "batch": b, "mlp": "784-128-64-10", "samples_per_s": v} for (s, b), v in speeds.items()]
+    rows.append({"system": "jaxmlp-cli", "batch": 64, "mlp": "784-1024-1024-10", "samples_per_s": 1.0})
+    add_ratios(rows, {})
+    lines = cli_summary({"rows": rows}).splitlines()
+    assert lines[0].startswith("| batch | `jaxmlp train` | jaxmlp, epoch in one scan | `jaxmlp train` ÷ scan |")
+    # 0.904995 and 0.899997 shown rounded down: a ratio is never printed above what was measured
+    assert lines[2] == "| 64 | 180,999/s | 200,000/s | 0.904 | 50,000/s | 3.619x |"
+    assert lines[3] == "| 512 | 269,999/s | 300,000/s | 0.899 | — | — |"
+    assert len(lines) == 4
+
+
+def test_the_seed_comparison_sentence_is_its_result_file():
+    from benchmarks.readme_tables import seed_summary
+
+    results = {
+        "command": "python -m benchmarks.cli_vs_seed --data-dir /data/fashion",
+        "data_dir": "/data/fashion",
+        "batch": 64,
+        "epochs": 5,
+        "rounds": 2,
+        "ratio": 150_000 / 49_999,
+        "rows": [
+            {"system": "seed PyTorch loop", "samples_per_s": 49_999.0},
+            {"system": "jaxmlp train", "samples_per_s": 150_000.0},
+        ],
+    }
+    text = seed_summary(results)
+    assert "(/data/fashion), batch 64, 5 epochs each, best of 2 rounds, median of epochs 2–5" in text
+    assert "(`python -m benchmarks.cli_vs_seed --data-dir /data/fashion`, results in" in text
+    assert text.endswith(": 150,000 against 49,999 samples/s, 3.000x.")  # 3.00006 rounded down
