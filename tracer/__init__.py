@@ -9,12 +9,17 @@
 As `import torch` does, `import tracer` brings `tracer.autograd`, `tracer.nn` and `tracer.optim` with it.
 """
 
-from tracer import (  # noqa: F401  (install the tensor methods they define)
+from tracer import (  # noqa: F401  (the op families install the tensor methods and operators they define)
     autograd,
+    indexing,
     inplace_ops,
+    linalg,
     nn,
-    ops,  # noqa: F401  (installs Tensor operators)
+    nn_ops,
+    ops,
     optim,
+    pointwise,
+    reductions,
     shape_ops,
     utils,
 )

@@ -22,7 +22,9 @@ recorded, so the gradients have a graph of their own. Otherwise buffers hold
 plain NumPy arrays and nothing is recorded.
 
 Everything is iterative (explicit stacks and a heap), so a 10,000-node chain
-needs no recursion.
+needs no recursion. The two places where the loop is written for speed (the
+no-gradient test, and letting go of the gradients it has passed on so that
+AccumulateGrad may steal them) are explained in `tracer/fast_paths.py`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from heapq import heappop, heappush
 
 import numpy as np
 
+from tracer.fast_paths import nothing_arrived
 from tracer.graph import AccumulateGrad, GraphRoot, Node
 from tracer.tensor import Tensor, _anomaly, _grad_enabled
 
@@ -138,14 +141,14 @@ def _run(edges, grads, retain_graph, capture, trace):
             deps[child] = waiting
             if not waiting:
                 heappush(ready, (-child._sequence_nr, next(order), child))
-        outputs = g = None  # handed over: the buffers are now their only holders (so AccumulateGrad may steal)
+        outputs = g = None  # handed over: the buffers are now their only holders (fast path 5, tracer/fast_paths.py)
     if captured is not None:
         return [captured[edge] for edge in capture]
     return None
 
 
 def _apply(node: Node, inputs: list):
-    if inputs and inputs[0] is None and all(g is None for g in inputs):
+    if nothing_arrived(inputs):
         # no gradient arrived at any input (a hook cut it, or only unused outputs): none leaves, as in PyTorch.
         # With at least one, the node runs; one that cannot take None (a custom Function) fills in zeros itself.
         return (None,) * len(node.next_functions)

@@ -17,21 +17,29 @@ This is the Python telling of `torch/csrc/autograd/function.h`:
   the version of the tensor when it was saved and refuse to unpack if an
   in-place op changed it since. They are freed after backward (unless
   `retain_graph=True`), which is why backpropagating twice is an error.
+
+Where a step runs a faster spelling than this telling (the shared empty
+mapping, the saved array read without `unpack`, the reference-count test
+of AccumulateGrad's steal), it is called from `tracer/fast_paths.py`, which
+says what each buys and what the plain version is.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sys
+import traceback
 import weakref
-from types import MappingProxyType
 
 import numpy as np
 
+from tracer.fast_paths import EMPTY, nothing_else_holds, saved_array
 from tracer.tensor import RemovableHandle, Tensor, _anomaly, _grad_enabled, _saved_tensors_hooks
 
 _sequence = itertools.count()
+_TRACER_DIR = os.path.dirname(os.path.abspath(__file__))
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors after they have "
@@ -130,7 +138,11 @@ def type_name(data: np.ndarray) -> str:
     return names.get(data.dtype, f"tensor({data.dtype})")
 
 
-_NONE = MappingProxyType({})  # read-only and shared: most nodes never get a hook or a retain_grad
+def forward_stack() -> str:
+    """The user's frames of the current call stack (tracer's own left out): where a forward op was called, kept
+    on its node in anomaly mode (torch's `AnomalyMetadata::store_stack`)."""
+    frames = [f for f in traceback.extract_stack()[:-1] if not f.filename.startswith(_TRACER_DIR)]
+    return "".join(traceback.format_list(frames))
 
 
 class Node:
@@ -150,16 +162,17 @@ class Node:
     save_for: dict[str, tuple[int, ...]] = {}  # name -> indexes of the inputs whose gradient formula reads it
     _pre_hooks: list = ()  # fn(grad_outputs) -> new grad_outputs or None (register_prehook)
     _post_hooks: list = ()  # fn(grad_inputs, grad_outputs) -> new grad_inputs or None (register_hook)
-    _tensor_pre_hooks: dict[int, list] = _NONE  # output_nr -> hooks of the non-leaf tensor it made
-    _retain_grad: dict[int, object] = _NONE  # output_nr -> weakref to a non-leaf that wants .grad
-    _saved: dict[str, SavedTensor] = _NONE  # name -> saved tensor, for the nodes whose formula needs any
+    _tensor_pre_hooks: dict[int, list] = EMPTY  # output_nr -> hooks of the non-leaf tensor it made
+    _retain_grad: dict[int, object] = EMPTY  # output_nr -> weakref to a non-leaf that wants .grad
+    _saved: dict[str, SavedTensor] = EMPTY  # name -> saved tensor, for the nodes whose formula needs any
+    # (EMPTY and the empty tuples: shared defaults, each replaced by the node's own on first write: fast path 1)
     _forward_stack: str | None = None  # in anomaly mode: where the forward op was called
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # Where `record` finds each saved tensor: the index of the input, or -1 for the output ("result"), and
         # the inputs whose gradient needs it (`save_for`; every input if absent): derivatives.yaml's codegen
-        # saves `other` for mul only when `self` needs a gradient.
+        # saves `other` for mul only when `self` needs a gradient. Worked out once per class: fast path 6.
         cls._save_plan = tuple(
             (name, -1 if name == "result" else cls.inputs.index(name), cls.save_for.get(name)) for name in cls.saves
         )
@@ -180,23 +193,18 @@ class Node:
 
     # Saved tensors: exposed as `_saved_<name>` like PyTorch's python bindings.
     def save(self, name: str, tensor: Tensor, is_output: bool = False) -> None:
-        if self._saved is _NONE:  # this node's first saved tensor: its own mapping
+        if self._saved is EMPTY:  # this node's first saved tensor: its own mapping
             self._saved = {}
         self._saved[name] = SavedTensor(tensor, is_output)
 
     def saved(self, name: str):
         """The saved array (plain path) or tensor (while recording a graph of the backward pass)."""
         s = self._saved[name]
-        if _grad_enabled[0]:
-            return s.unpack(self)
-        if s.data is not None and s.version_counter.value == s.version:
-            return s.data  # the common case, without unpack's call
-        return s.unpack(self).data  # (saved through hooks), or raises the error that says what went wrong
+        return s.unpack(self) if _grad_enabled[0] else saved_array(s, self)
 
     def saved_data(self, name: str) -> np.ndarray:
         """The saved array, in either mode: for masks and other quantities a formula treats as constants."""
-        s = self._saved[name]
-        return s.data if s.data is not None and s.version_counter.value == s.version else s.unpack(self).data
+        return saved_array(self._saved[name], self)
 
     def __getattr__(self, attr):
         if attr.startswith("_saved_"):
@@ -233,7 +241,7 @@ class Node:
 
     def add_tensor_pre_hook(self, output_nr: int, hook) -> list:
         """Add a hook of the non-leaf tensor this node made (`Tensor.register_hook`); returns the list holding it."""
-        if self._tensor_pre_hooks is _NONE:
+        if self._tensor_pre_hooks is EMPTY:
             self._tensor_pre_hooks = {}
         hooks = self._tensor_pre_hooks.setdefault(output_nr, [])
         hooks.append(hook)
@@ -241,7 +249,7 @@ class Node:
 
     def retain_grad_of(self, output) -> None:
         """Have the engine store the gradient arriving for the non-leaf `output` of this node in its `.grad`."""
-        if self._retain_grad is _NONE:
+        if self._retain_grad is EMPTY:
             self._retain_grad = {}
         self._retain_grad[output._output_nr] = weakref.ref(output)
 
@@ -253,7 +261,7 @@ class AccumulateGrad(Node):
     leaf's own hooks are read from the leaf at each run, since this node may be gone and made anew meanwhile.
     The first time, PyTorch *steals* `g` when nothing else references it (`new_grad.use_count() <=
     num_expected_refs`, and a layout like the parameter's) and clones it otherwise. Here the same test reads
-    CPython's reference counts (`_references`, against `_UNSHARED`). While a graph of the backward pass is
+    CPython's reference counts (`nothing_else_holds`, in fast_paths.py). While a graph of the backward pass is
     recorded (`create_graph=True`), the gradient is copied with its history (`CopyBackwards`) and later ones
     are added out of place, so `.grad` can itself be differentiated.
     """
@@ -270,7 +278,7 @@ class AccumulateGrad(Node):
     @property
     def _tensor_pre_hooks(self):
         hooks = self.variable._backward_hooks
-        return {0: hooks} if hooks else _NONE
+        return {0: hooks} if hooks else EMPTY
 
     def backward(self, grad):
         leaf = self.variable
@@ -279,7 +287,7 @@ class AccumulateGrad(Node):
         elif leaf._grad is None:
             param = leaf.data
             if (
-                _references(grad) in _UNSHARED
+                nothing_else_holds(grad)
                 and grad.dtype == param.dtype
                 and grad.strides == param.strides
                 and grad.flags.writeable
@@ -311,32 +319,6 @@ def copy_with_history(t: Tensor) -> Tensor:
     if t.requires_grad:  # torch: zeros_like(grad).copy_(grad), a copy_ whose destination has no history
         out.grad_fn = CopyBackwards(((None, 0), t.gradient_edge()))
     return out
-
-
-def _references(grad) -> tuple[int, int]:
-    """CPython's reference counts of `grad` and of the array whose memory it views (0 if it owns its memory).
-
-    A view is as shared as its base: stealing `v` while another view of `v.base` lives would alias them.
-    """
-    base = grad.base
-    return sys.getrefcount(grad), 0 if base is None else sys.getrefcount(base)
-
-
-class _Probe:
-    def backward(self, grad):  # the shape of AccumulateGrad.backward's call of `_references`
-        return _references(grad)
-
-
-def _unshared_counts() -> frozenset:
-    """What `_references` reads inside `backward` for a gradient that only the engine's buffer holds, passed as
-    the engine passes it (`node.backward(*buffer)`). Measured, not assumed: how many of the references are the
-    interpreter's own (argument tuples, frame slots, borrowed stack entries) differs between CPython versions."""
-    owner = [np.empty(1)]
-    view = [np.empty(2)[1:]]  # a view whose base only the view itself references
-    return frozenset({_Probe().backward(*owner), _Probe().backward(*view)})
-
-
-_UNSHARED = _unshared_counts()
 
 
 class GraphRoot(Node):

@@ -1,10 +1,9 @@
-"""In-place ops, index assignment, casts and comparisons: the tensor surface around autograd.
+"""In-place ops, casts and comparisons: the tensor surface around autograd.
 
 An in-place op changes the very object everyone holds: its version counter is bumped (so a node that saved it
 refuses to unpack it), and, where a graph is being recorded, its history is rebased: `grad_fn` becomes the new
-node, whose edge for `self` is the old history. `t[index] = value` is `index_put_` (IndexPutBackward0): the
-gradient of `self` is the incoming one with zeros at `index`, that of `value` is the incoming one at `index`,
-summed back to value's shape.
+node, whose edge for `self` is the old history (`rebase_history`). Index assignment, `t[index] = value`, is one
+of them too; it lives with indexing (`indexing.setitem`).
 
 Comparisons return bool tensors and record nothing; casts record ToCopyBackward0, whose backward casts the
 gradient back to the input's dtype.
@@ -15,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.graph import Node
-from tracer.ops import ExpBackward0, as_tensor, rebase_history, save_indices, sum_to
+from tracer.pointwise import AddBackward0, ExpBackward0, MulBackward0, SubBackward0
+from tracer.recording import NO_EDGE, as_tensor, record
+from tracer.reductions import sum_to
 from tracer.tensor import Tensor, _grad_enabled, _tangents
 
 
@@ -30,68 +31,69 @@ def check_inplace(a: Tensor) -> None:
         raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place operation.")
 
 
-def _rebase(a: Tensor, node: Node) -> None:
-    rebase_history(a, node)
+def rebase_history(a: Tensor, node: Node) -> None:
+    """An in-place op's result: `a` now ends in `node`; a retained gradient follows it to the new node."""
+    retains = a._retains_grad
+    if retains and a.grad_fn is not None and a._output_nr in a.grad_fn._retain_grad:
+        del a.grad_fn._retain_grad[a._output_nr]
+    a.grad_fn, a._output_nr = node, 0
+    if retains:
+        node.retain_grad_of(a)
 
 
-def normalize_index(index):
-    """PyTorch's reading of an index: tensors as their arrays, and a list holding slices or sequences as a tuple."""
-    if isinstance(index, list) and any(
-        isinstance(i, (slice, list, tuple, Tensor, np.ndarray)) or i is None or i is Ellipsis for i in index
-    ):
-        index = tuple(index)
-    if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return index.data if isinstance(index, Tensor) else index
+# --- arithmetic in place: add_, sub_, mul_, zero_, and the rest ------------------------------------------------
 
 
-class IndexPutBackward0(Node):
-    inputs = ("self", "values")
-    key: object
-    values_shape: tuple
-    advanced = False
-
-    @staticmethod
-    def jvp(out, x, t, key, **_):
-        tangent = np.array(t[0], copy=True)
-        tangent[key] = t[1]
-        return tangent
-
-    def backward(self, g):
-        if self.advanced:
-            self.saved_data("indices")  # freed after a backward without retain_graph
-        grad_self = grad_values = None
-        if self.should_compute_output(0):
-            mask = np.ones(g.shape, dtype=bool)
-            mask[self.key] = False
-            grad_self = g * mask
-        if self.should_compute_output(1):
-            grad_values = sum_to(g[self.key], self.values_shape)
-        return grad_self, grad_values
-
-
-def setitem(a: Tensor, index, value) -> None:
-    """`a[index] = value` (torch's index_put_): in place, version bumped, history rebased."""
+def add_(a: Tensor, b, alpha=1.0) -> Tensor:
+    """`a += alpha * b` in place. On a non-leaf the history is rebased: `a.grad_fn` becomes the new node."""
     check_inplace(a)
-    key = normalize_index(index)
-    value = as_tensor(value, a)
-    if _grad_enabled[0] and (a.requires_grad or value.requires_grad):
-        node = IndexPutBackward0((a.gradient_edge(), value.gradient_edge()))
-        node.key, node.values_shape = key, value.shape
-        parts = key if isinstance(key, tuple) else (key,)
-        if not all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in parts):
-            node.advanced = True
-            save_indices(node)
-        _rebase(a, node)
-    tangents = _tangents[0]
-    if tangents is not None and (a in tangents or value in tangents):
-        tangent = np.array(tangents.get(a, np.zeros_like(a.data)), copy=True)
-        tangent[key] = tangents.get(value, 0)
-        tangents[a] = tangent
-    if not a.data.flags.writeable:  # an expand()'s broadcast view: written as a copy of its own
-        a.data = np.array(a.data)
-    a.data[key] = value.data
+    b = as_tensor(b, a)
+    if _grad_enabled[0] and (a.requires_grad or b.requires_grad):
+        node = AddBackward0((a.gradient_edge(), b.gradient_edge()))
+        node.self_shape, node.other_shape, node.alpha = a.shape, b.shape, alpha
+        rebase_history(a, node)
+    if _tangents[0] is not None and (a in _tangents[0] or b in _tangents[0]):  # forward mode: ta += alpha * tb
+        _tangents[0][a] = _tangents[0].get(a, 0) + alpha * _tangents[0].get(b, np.zeros_like(b.data))
+    a.data += alpha * b.data if alpha != 1 else b.data
     a._bump_version()
+    return a
+
+
+def sub_(a: Tensor, b) -> Tensor:
+    """`a -= b` in place, as `add_` is `a += b`: the object everyone holds changes; its history is rebased."""
+    check_inplace(a)
+    b = as_tensor(b, a)
+    if _grad_enabled[0] and (a.requires_grad or b.requires_grad):
+        node = SubBackward0((a.gradient_edge(), b.gradient_edge()))
+        node.self_shape, node.other_shape = a.shape, b.shape
+        rebase_history(a, node)
+    if _tangents[0] is not None and (a in _tangents[0] or b in _tangents[0]):  # forward mode: ta -= tb
+        _tangents[0][a] = _tangents[0].get(a, 0) - _tangents[0].get(b, np.zeros_like(b.data))
+    a.data -= b.data
+    a._bump_version()
+    return a
+
+
+def mul_(a: Tensor, scalar: float) -> Tensor:
+    """`a *= scalar` in place (a Python scalar, so nothing needs saving)."""
+    check_inplace(a)
+    if _grad_enabled[0] and a.requires_grad:
+        node = MulBackward0((a.gradient_edge(), NO_EDGE))
+        node.self_shape, node.other_shape = a.shape, ()
+        node.save("other", Tensor(np.asarray(scalar, a.dtype)))
+        rebase_history(a, node)
+    if _tangents[0] is not None and a in _tangents[0]:
+        _tangents[0][a] = _tangents[0][a] * scalar
+    a.data *= scalar
+    a._bump_version()
+    return a
+
+
+def zero_(a: Tensor) -> Tensor:
+    check_inplace(a)
+    a.data[...] = 0
+    a._bump_version()
+    return a
 
 
 class FillBackward0(Node):
@@ -106,7 +108,7 @@ class FillBackward0(Node):
 def fill_(a: Tensor, value) -> Tensor:
     check_inplace(a)
     if _grad_enabled[0] and a.requires_grad:
-        _rebase(a, FillBackward0((a.gradient_edge(),)))
+        rebase_history(a, FillBackward0((a.gradient_edge(),)))
     a.data[...] = getattr(value, "data", value)
     a._bump_version()
     return a
@@ -130,7 +132,7 @@ def copy_(a: Tensor, src) -> Tensor:
     if _grad_enabled[0] and (a.requires_grad or src.requires_grad):
         node = CopyBackwards((a.gradient_edge(), src.gradient_edge()))
         node.src_shape, node.src_dtype = src.shape, src.dtype
-        _rebase(a, node)
+        rebase_history(a, node)
     a.data[...] = src.data
     a._bump_version()
     return a
@@ -150,7 +152,7 @@ def exp_(a: Tensor) -> Tensor:
     np.exp(a.data, out=a.data)
     a._bump_version()
     if node is not None:
-        _rebase(a, node)
+        rebase_history(a, node)
         node.save("result", a, is_output=True)
     return a
 
@@ -177,8 +179,6 @@ def to(a: Tensor, dtype=None, *args, **kwargs) -> Tensor:
     dtype = np.dtype(dtype)
     if dtype == a.dtype:
         return a
-    from tracer.ops import record
-
     if dtype.kind not in "fc":  # an integer or bool result has no gradient
         return Tensor(a.data.astype(dtype))
     return record(a.data.astype(dtype), ToCopyBackward0, a, self_dtype=a.dtype)
@@ -220,7 +220,13 @@ def install() -> None:
     for name, fn in {
         "to": to,
         "type_as": lambda a, other: to(a, other.dtype),
-        "__setitem__": setitem,
+        "__iadd__": add_,
+        "__isub__": sub_,
+        "__imul__": mul_,
+        "add_": add_,
+        "sub_": sub_,
+        "mul_": mul_,
+        "zero_": zero_,
         "fill_": fill_,
         "copy_": copy_,
         "detach_": detach_,

@@ -1,4 +1,5 @@
-"""Shape and view ops beyond ops.py's core: unsqueeze, squeeze, view_as, repeat, unbind, cat, stack(dim).
+"""Shape and view ops: view, reshape, flatten, expand, t, permute, unsqueeze, squeeze, view_as, repeat, cat, stack,
+unbind, masked_fill.
 
 Each forward sits beside its backward node and JVP rule, named as PyTorch names them. `unbind` is the one op here
 with several outputs: its node receives one gradient per output, and the engine runs it when any has arrived,
@@ -10,12 +11,88 @@ from __future__ import annotations
 import numpy as np
 
 from tracer.graph import Node
-from tracer.ops import record, view
+from tracer.recording import record
+from tracer.reductions import sum as sum_
+from tracer.reductions import sum_to
 from tracer.tensor import Tensor, _grad_enabled
 
 
 def _dim(dim: int, ndim: int) -> int:
     return dim % ndim if ndim else 0
+
+
+# --- view, expand, transpose ----------------------------------------------------------------------------------
+
+
+class ViewBackward0(Node):
+    self_shape: tuple
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0].reshape(out.shape)
+
+    def backward(self, g):
+        return (g.reshape(self.self_shape),)
+
+
+def view(a, *shape):
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return record(a.data.reshape(shape), ViewBackward0, a, self_shape=a.shape)
+
+
+def flatten(a, start_dim=0, end_dim=-1):
+    """Dimensions start_dim..end_dim merged into one (a ViewBackward0, as torch.flatten of a contiguous tensor)."""
+    start, end = start_dim % a.ndim, end_dim % a.ndim
+    return view(a, a.shape[:start] + (-1,) + a.shape[end + 1 :])
+
+
+class ExpandBackward0(Node):
+    self_shape: tuple
+
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return np.broadcast_to(t[0], out.shape)
+
+    def backward(self, g):
+        return (sum_to(g, self.self_shape),)
+
+
+def expand(a, *shape):
+    shape = tuple(s if s != -1 else a.shape[i - (len(shape) - a.ndim)] for i, s in enumerate(shape))
+    return record(np.broadcast_to(a.data, shape), ExpandBackward0, a, self_shape=a.shape)
+
+
+class TBackward0(Node):
+    @staticmethod
+    def jvp(out, x, t, **_):
+        return t[0].T
+
+    def backward(self, g):
+        return (g.T,)
+
+
+def t(a):
+    return record(a.data.T, TBackward0, a)
+
+
+class PermuteBackward0(Node):
+    dims: tuple
+
+    @staticmethod
+    def jvp(out, x, t, dims, **_):
+        return np.transpose(t[0], dims)
+
+    def backward(self, g):
+        inverse = tuple(np.argsort(self.dims))
+        return (permute(g, inverse) if isinstance(g, Tensor) else np.transpose(g, inverse),)
+
+
+def permute(a, *dims):
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    return record(np.transpose(a.data, dims), PermuteBackward0, a, dims=dims)
+
+
+# --- adding and removing dimensions, repeating, joining, splitting -------------------------------------------
 
 
 class UnsqueezeBackward0(Node):
@@ -73,8 +150,6 @@ class RepeatBackward0(Node):
             split += [r, n]
         axes = tuple(range(0, 2 * len(shape), 2))
         g = view(g, tuple(split)) if isinstance(g, Tensor) else g.reshape(split)
-        from tracer.ops import sum as sum_
-
         g = sum_(g, axes) if isinstance(g, Tensor) else np.add.reduce(g, axis=axes)
         return (view(g, self.self_shape) if isinstance(g, Tensor) else g.reshape(self.self_shape),)
 
@@ -174,6 +249,13 @@ def masked_fill(a, mask, value):
 
 def install() -> None:
     methods = {
+        "view": view,
+        "reshape": view,
+        "flatten": flatten,
+        "expand": expand,
+        "t": t,
+        "permute": permute,
+        "T": property(lambda a: permute(a, tuple(reversed(range(a.ndim))))),
         "unsqueeze": unsqueeze,
         "squeeze": squeeze,
         "view_as": view_as,

@@ -76,6 +76,7 @@ class Tensor:
     )
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
+        # (an ndarray kept as it is, without np.asarray's call: fast path 7, tracer/fast_paths.py)
         self.data = data if dtype is None and type(data) is np.ndarray else np.asarray(data, dtype=dtype)
         if requires_grad and self.data.dtype.kind not in "fc":
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
@@ -83,7 +84,7 @@ class Tensor:
         self._grad: Tensor | None = None
         self.grad_fn = None
         self._accumulator = None  # weakref to the leaf's AccumulateGrad, made on first use, shared while it lives
-        self._version_counter = None  # made by the first in-place op or detach(); until then the version is 0
+        self._version_counter = None  # made by the first in-place op or detach(); until then the version is 0 (7)
         self._retains_grad = False
         self._backward_hooks = None  # a leaf's tensor hooks (a non-leaf's live on its grad_fn)
         self._post_accumulate_grad_hooks = None

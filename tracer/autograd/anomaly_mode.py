@@ -9,15 +9,12 @@ down, so it is for debugging only.
 from __future__ import annotations
 
 import functools
-import os
-import traceback
 import warnings
 
+from tracer.graph import forward_stack  # noqa: F401  (where nodes get their forward call)
 from tracer.tensor import _anomaly
 
 __all__ = ["detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled", "is_anomaly_check_nan_enabled"]
-
-_TRACER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def is_anomaly_enabled() -> bool:
@@ -26,12 +23,6 @@ def is_anomaly_enabled() -> bool:
 
 def is_anomaly_check_nan_enabled() -> bool:
     return _anomaly[1]
-
-
-def forward_stack() -> str:
-    """The user's frames of the current call stack (tracer's own left out): where a forward op was called."""
-    frames = [f for f in traceback.extract_stack()[:-1] if not f.filename.startswith(_TRACER_DIR)]
-    return "".join(traceback.format_list(frames))
 
 
 class set_detect_anomaly:

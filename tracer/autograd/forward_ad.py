@@ -1,7 +1,7 @@
 """Forward-mode AD with dual numbers (torch.autograd.forward_ad).
 
 Inside `dual_level()`, a tensor made by `make_dual(primal, tangent)` carries a tangent, and every op computes its
-output's tangent alongside its value with the op's JVP rule (`jvp` on its node class in ops.py): one forward
+output's tangent alongside its value with the op's JVP rule (`jvp` on its node class, beside its backward): one forward
 pass gives J·v, where reverse mode needs one backward pass per output element. `unpack_dual(t)` returns the
 named tuple `(primal, tangent)`. Leaving the level drops every tangent. As in PyTorch, one level at a time.
 
@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from tracer.shape_ops import view
 from tracer.tensor import TangentTable, Tensor, _tangents
 
 __all__ = ["dual_level", "enter_dual_level", "exit_dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor"]
@@ -65,9 +66,7 @@ def make_dual(tensor: Tensor, tangent: Tensor) -> Tensor:
             f"is not supported. Tensor is of size {list(tensor.shape)} while the given forward gradient is of "
             f"size {list(tangent_data.shape)}."
         )
-    from tracer import ops
-
-    dual = ops.view(tensor, tensor.shape)
+    dual = view(tensor, tensor.shape)
     _tangents[0][dual] = tangent_data.astype(tensor.dtype, copy=False)
     if isinstance(tangent, Tensor):  # unpack_dual gives this very tensor back, as torch does
         _tangents[0].originals[id(tangent_data)] = tangent
@@ -80,9 +79,7 @@ def unpack_dual(tensor: Tensor) -> UnpackedDualTensor:
     tangent = None if tangents is None else tangents.get(tensor)
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
-    from tracer import ops
-
-    primal = ops.view(tensor, tensor.shape)
+    primal = view(tensor, tensor.shape)
     tangents.pop(primal, None)
     original = tangents.originals.get(id(tangent))
     same = original is not None and original.data is tangent

@@ -27,8 +27,8 @@ import functools
 
 import numpy as np
 
-from tracer.autograd.anomaly_mode import forward_stack
-from tracer.graph import Node, SavedTensor
+from tracer.graph import Node, SavedTensor, forward_stack
+from tracer.reductions import sum_to
 from tracer.tensor import Tensor, _anomaly, _grad_enabled, is_grad_enabled, no_grad
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable"]
@@ -117,8 +117,6 @@ class BackwardCFunction(FunctionCtx, Node):
                     f"Function {self.name()} returned an invalid gradient at index {i} - got {list(r.shape)} but "
                     f"expected shape compatible with {list(shape)}"
                 )
-            from tracer.ops import sum_to
-
             r = sum_to(r if _grad_enabled[0] else getattr(r, "data", r), shape)
         return r if _grad_enabled[0] else getattr(r, "data", r)
 

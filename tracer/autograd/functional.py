@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracer import ops
 from tracer.autograd import grad
+from tracer.shape_ops import stack, view
 from tracer.tensor import Tensor, enable_grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
@@ -70,9 +70,7 @@ def _check_strict(outputs: tuple, grads: tuple, strict: bool, jacobian_row: int 
 
 def _prepare(inputs: tuple, create_graph: bool) -> tuple:
     """Inputs that require grad: linked to the caller's graph by a view when one is being built, else fresh."""
-    return tuple(
-        ops.view(t, t.shape) if create_graph and t.requires_grad else t.detach().requires_grad_() for t in inputs
-    )
+    return tuple(view(t, t.shape) if create_graph and t.requires_grad else t.detach().requires_grad_() for t in inputs)
 
 
 def _finish(tensors: tuple, create_graph: bool, is_tuple: bool):
@@ -153,7 +151,7 @@ def jvp(func, inputs, v=None, create_graph: bool = False, strict: bool = False):
 
 
 def _stack_rows(rows: list, shape: tuple) -> Tensor:
-    return ops.view(ops.stack(rows), shape)
+    return view(stack(rows), shape)
 
 
 def jacobian(func, inputs, create_graph: bool = False, strict: bool = False, _name: str = "jacobian"):
@@ -194,7 +192,7 @@ def hessian(func, inputs, create_graph: bool = False, strict: bool = False):
     _, tuple_in = _as_tuple(inputs, "inputs", "hessian")
 
     def gradient(*xs):
-        return jacobian(lambda *ys: ops.view(scalar(*ys), ()), xs if tuple_in else xs[0], create_graph=True)
+        return jacobian(lambda *ys: view(scalar(*ys), ()), xs if tuple_in else xs[0], create_graph=True)
 
     return jacobian(gradient, inputs, create_graph, _name="hessian")
 

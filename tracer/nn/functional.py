@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracer import ops
+from tracer.linalg import addmm, mm
+from tracer.nn_ops import batch_norm_train, log_softmax, nll_loss
+from tracer.nn_ops import layer_norm as _layer_norm
+from tracer.pointwise import mul, relu
+from tracer.shape_ops import t
 from tracer.tensor import Tensor, rand
 
-# These functional forms are the ops themselves: a wrapper would cost a call per layer per step.
-relu, log_softmax, nll_loss = ops.relu, ops.log_softmax, ops.nll_loss
+# relu, log_softmax and nll_loss are the ops themselves: a wrapper would cost a call per layer per step (fast path 8).
+__all__ = ["relu", "log_softmax", "nll_loss", "linear", "dropout", "cross_entropy", "batch_norm", "layer_norm"]
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias: AddmmBackward0(bias, x, TBackward0(weight)) for 2-D x, as in PyTorch."""
     if bias is None:
-        return ops.mm(x, ops.t(weight))
-    return ops.addmm(bias, x, ops.t(weight))
+        return mm(x, t(weight))
+    return addmm(bias, x, t(weight))
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
@@ -23,7 +27,7 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if not training or p == 0:
         return x
     mask = (rand(*x.shape).data >= p).astype(x.dtype) / (1 - p)
-    return ops.mul(x, Tensor(mask))
+    return mul(x, Tensor(mask))
 
 
 def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
@@ -33,7 +37,7 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
 def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.1, eps=1e-5):
     """Training: normalize with batch stats (biased variance), update running stats (unbiased variance)."""
     if training:
-        out, mean, var = ops.batch_norm_train(x, weight, bias, eps)
+        out, mean, var = batch_norm_train(x, weight, bias, eps)
         n = x.shape[0]
         running_mean.data[...] = (1 - momentum) * running_mean.data + momentum * mean
         running_var.data[...] = (1 - momentum) * running_var.data + momentum * var * n / max(n - 1, 1)
@@ -43,4 +47,4 @@ def batch_norm(x, running_mean, running_var, weight, bias, training, momentum=0.
 
 
 def layer_norm(x, weight, bias, eps=1e-5):
-    return ops.layer_norm(x, weight, bias, eps)
+    return _layer_norm(x, weight, bias, eps)
