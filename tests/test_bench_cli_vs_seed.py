@@ -10,8 +10,7 @@ import sys
 import pytest
 
 from benchmarks.throughput import toward_worse
-from tests.conftest import write_idx_dataset
-from tests.test_cli import ROOT
+from tests.helpers import ROOT, write_idx_dataset
 
 
 def run_bench(tmp_path, *extra_path):
