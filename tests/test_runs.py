@@ -49,12 +49,17 @@ def die():
     raise Killed
 
 
-def test_a_kill_after_the_files_are_written_leaves_no_run(digits, tmp_path, monkeypatch):
-    kill_after("files-written", kill=die, setattr=monkeypatch.setattr)
-    training = start_training(str(tmp_path / "run"), config())
+def train_until_killed(point, digits, path, monkeypatch, cfg=None, overwrite=False):
+    """Start a run at `path` and train it until the kill at `point`, leaving the run as a killed process would."""
+    kill_after(point, kill=die, setattr=monkeypatch.setattr)
+    training = start_training(str(path), cfg or config(), overwrite=overwrite)
     with pytest.raises(Killed):
         fit(training.config, digits, Saving(training.run), QUIET)
     abandon(training.run)
+
+
+def test_a_kill_after_the_files_are_written_leaves_no_run(digits, tmp_path, monkeypatch):
+    train_until_killed("files-written", digits, tmp_path / "run", monkeypatch)
     staging = tmp_path / ".run.jaxmlp-new"
     assert {"metrics.jsonl", "steps.npz", MARKER} <= set(os.listdir(staging))
     assert not (staging / "checkpoints").exists() or not os.listdir(staging / "checkpoints")
@@ -63,11 +68,7 @@ def test_a_kill_after_the_files_are_written_leaves_no_run(digits, tmp_path, monk
 
 
 def test_a_kill_after_the_first_commit_publishes_the_run_on_resume(digits, tmp_path, monkeypatch):
-    kill_after("checkpoint-committed", kill=die, setattr=monkeypatch.setattr)
-    training = start_training(str(tmp_path / "run"), config())
-    with pytest.raises(Killed):
-        fit(training.config, digits, Saving(training.run), QUIET)
-    abandon(training.run)
+    train_until_killed("checkpoint-committed", digits, tmp_path / "run", monkeypatch)
     monkeypatch.undo()
     assert sorted(os.listdir(tmp_path)) == [".run.jaxmlp-lock", ".run.jaxmlp-new"]
     resumed = resume_training(str(tmp_path / "run"))  # finishes the publication under the lock
@@ -83,11 +84,7 @@ def test_a_kill_after_the_old_run_moved_aside_puts_the_new_one_in_place(digits, 
 
     path = tmp_path / "run"
     shutil.copytree(done_run, path)
-    kill_after("old-run-moved-aside", kill=die, setattr=monkeypatch.setattr)
-    training = start_training(str(path), config(hidden=(4,)), overwrite=True)
-    with pytest.raises(Killed):
-        fit(training.config, digits, Saving(training.run), QUIET)
-    abandon(training.run)
+    train_until_killed("old-run-moved-aside", digits, path, monkeypatch, config(hidden=(4,)), overwrite=True)
     monkeypatch.undo()
     assert {".run.jaxmlp-old", ".run.jaxmlp-new"} <= set(os.listdir(tmp_path)) and not path.exists()
     resumed = resume_training(str(path))
