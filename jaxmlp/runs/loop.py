@@ -1,6 +1,6 @@
 """The training loop: the only place that talks to the host (progress, files, signals).
 
-It drives the pure functions of `train.py`, evaluates after every epoch,
+It drives the pure functions of `jaxmlp.core.train`, evaluates after every epoch,
 writes `metrics.jsonl`, checkpoints, and stops cleanly at a chunk boundary on
 SIGINT/SIGTERM/SIGHUP or on a non-finite loss.
 """
