@@ -5,15 +5,15 @@
 Each case starts a wait that only its bound can end, in this process, and divides the seconds it took by that
 bound (1.000 is a wait that ends exactly at its bound; the overshoot is thread start-up and scheduling):
 
-- `probe, port where nothing listens`: `jaxmlp.download.fetch` from a loopback mirror that refuses connections
+- `probe, port where nothing listens`: `jaxmlp.data.download.fetch` from a loopback mirror that refuses connections
   (it fails at once: well under the bound);
 - `probe, silent socket`: the same from a socket that accepts connections and never sends a byte;
 - `probe, hanging lookup`: the same while the HTTP request never returns (as DNS on a dead network);
-- `offline fallback to digits`: `jaxmlp.data.load_dataset()` naming no dataset, its mirror hanging;
-- `TFDS lookup, hanging`: `jaxmlp.data.tfds_is_prepared(seconds=0.5)` while TFDS's builder never returns;
+- `offline fallback to digits`: `jaxmlp.data.datasets.load_dataset()` naming no dataset, its mirror hanging;
+- `TFDS lookup, hanging`: `jaxmlp.data.datasets.tfds_is_prepared(seconds=0.5)` while TFDS's builder never returns;
 - `slow-loris mirror`: `fetch` of a one-file dataset from a server that sends one byte a second, with
   $JAXMLP_FETCH_DEADLINE at 3 s (1 s with --quick);
-- `IDX header claiming 10⁹ images`: `jaxmlp.idx.read_idx` rejecting it (no bound: its seconds and the peak
+- `IDX header claiming 10⁹ images`: `jaxmlp.data.idx.read_idx` rejecting it (no bound: its seconds and the peak
   memory Python traced while it ran are reported).
 
 The cache, TFDS's data dir and the registry point at a temporary folder, so nothing real is fetched or looked up.
@@ -107,7 +107,8 @@ def probe_cases(hang: _Hang) -> dict:
     import requests
     import tensorflow_datasets as tfds
 
-    from jaxmlp import data, download
+    from jaxmlp.data import datasets as data
+    from jaxmlp.data import download
     from jaxmlp.errors import DataError
 
     dead, silent, sock = _ports()
@@ -133,7 +134,7 @@ def probe_cases(hang: _Hang) -> dict:
 
 
 def slow_loris(body: bytes, deadline: float) -> tuple[float, float]:
-    from jaxmlp import download
+    from jaxmlp.data import download
     from jaxmlp.errors import DataError
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowLoris)
@@ -152,8 +153,8 @@ def slow_loris(body: bytes, deadline: float) -> tuple[float, float]:
 
 
 def huge_header(folder: str) -> dict:
+    from jaxmlp.data.idx import read_idx
     from jaxmlp.errors import DataError
-    from jaxmlp.idx import read_idx
 
     path = os.path.join(folder, "huge.idx.gz")
     with open(path, "wb") as f:
@@ -202,7 +203,7 @@ def table(rows: list[dict], idx: dict, load: tuple[float, float, float]) -> str:
 def chart(rows: list[dict]):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     with plots.style():
         fig, ax = plt.subplots(figsize=(6.5, 3.2))

@@ -48,7 +48,7 @@ def seed_worker(data_dir: str, epochs: int, batch: int) -> dict:
         from benchmarks.torch_reference import seed_loop
     except ImportError:
         raise SystemExit(NO_TORCH) from None
-    from jaxmlp.data import load_dataset
+    from jaxmlp.data.datasets import load_dataset
 
     ds = load_dataset(data_dir=data_dir, normalization="standardize", log=lambda msg: None)
     rows = [
@@ -147,7 +147,7 @@ def markdown_table(results: dict) -> str:
 def chart(results: dict):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     with plots.style():
         fig, ax = plt.subplots(figsize=(7, 4))

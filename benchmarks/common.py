@@ -161,7 +161,7 @@ def output_dir(args: argparse.Namespace, name: str) -> str:
 def write_outputs(out: str, name: str, results: dict, table_md: str, fig) -> list[str]:
     """Write NAME.json, NAME.md and NAME.png under `out`; print the table, so a run shows what it measured."""
     from jaxmlp.files import write_atomic, write_json
-    from jaxmlp.plots import save
+    from jaxmlp.show.plots import save
 
     os.makedirs(out, exist_ok=True)
     paths = [os.path.join(out, f"{name}.json"), os.path.join(out, f"{name}.md"), os.path.join(out, f"{name}.png")]

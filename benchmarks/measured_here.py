@@ -81,7 +81,7 @@ def markdown_table(results: dict) -> str:
 def chart(rows: list[dict]):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     ok = [r for r in rows if "error" not in r]
     with plots.style():

@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-from jaxmlp.idx import write_idx
+from jaxmlp.data.idx import write_idx
 
 ROWS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mnist_mini_rows.json")
 FILES = {  # IDX file name: (split, what)

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
 def chart(rows, virtual: bool):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     ok = [r for r in rows if "samples_per_s" in r]
     with plots.style():

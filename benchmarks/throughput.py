@@ -87,9 +87,9 @@ def setup_jaxmlp(hidden, batch, x, y, scan: bool, devices: int | None = None, bf
     import jax.numpy as jnp
 
     from jaxmlp.config import TrainConfig
-    from jaxmlp.data import Dataset
-    from jaxmlp.parallel import make_mesh, put_replicated
-    from jaxmlp.train import epoch_permutation, init, make_train_chunk, train_step
+    from jaxmlp.core.parallel import make_mesh, put_replicated
+    from jaxmlp.core.train import epoch_permutation, init, make_train_chunk, train_step
+    from jaxmlp.data.datasets import Dataset
 
     ds = Dataset("synthetic", x, y, x[:10], y[:10], (28, 28), CLASSES, 0.0)
     mesh = make_mesh(devices, batch) if devices else None
@@ -134,9 +134,9 @@ def setup_jaxmlp_cli(hidden, batch, x, y):
     layer-statistics probe per chunk, every loss fetched and checked, a new shuffle every epoch, progress off as
     in a pipe): the number a user reads in metrics.jsonl, on the data every other system sees."""
     from jaxmlp.config import TrainConfig
-    from jaxmlp.data import Dataset
-    from jaxmlp.loop import Position, Progress, StepLog, Totals, prepare, train_epoch
-    from jaxmlp.train import linear_kernels
+    from jaxmlp.core.train import linear_kernels
+    from jaxmlp.data.datasets import Dataset
+    from jaxmlp.runs.loop import Position, Progress, StepLog, Totals, prepare, train_epoch
 
     ds = Dataset("synthetic", x, y, x[:1000], y[:1000], (28, 28), CLASSES, 0.0)
     config = TrainConfig(hidden=tuple(hidden), batch_size=batch).validate()
@@ -403,7 +403,7 @@ def shown_name(row: dict) -> str:
 def chart(rows: list[dict], where: str):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     configs = sorted({(r["mlp"], r["batch"]) for r in rows}, key=lambda c: (len(c[0]), c[0], c[1]))
     systems = [s for s in SYSTEMS if any(r["system"] == s and "samples_per_s" in r for r in rows)]

@@ -30,15 +30,15 @@ def available(source: dict) -> bool:
         return os.path.isdir(source["data_dir"])
     if source["name"] == "digits":
         return True
-    from jaxmlp.data import tfds_is_prepared
+    from jaxmlp.data.datasets import tfds_is_prepared
 
     return tfds_is_prepared(source["name"])
 
 
 def time_to_target(source: dict, recipe: str | None, target: float, epochs: int, seed: int) -> dict:
     from jaxmlp.config import TrainConfig, load_recipe
-    from jaxmlp.data import load_dataset
-    from jaxmlp.loop import Reporting, fit
+    from jaxmlp.data.datasets import load_dataset
+    from jaxmlp.runs.loop import Reporting, fit
 
     overrides = load_recipe(recipe) if recipe else {}
     overrides.setdefault("epochs", epochs)  # a recipe keeps its own length (its schedule depends on it)
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 def chart(rows: list[dict]):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     done = [r for r in rows if r.get("median_seconds")]
     with plots.style():

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-# Each as jaxmlp's optimizer of the same name builds it (jaxmlp/optim.py), from (params, lr, momentum, weight
+# Each as jaxmlp's optimizer of the same name builds it (jaxmlp/core/optim.py), from (params, lr, momentum, weight
 # decay): weight decay is L2 added to the gradient, except AdamW's, which is decoupled.
 OPTIMIZERS = {
     "sgd": lambda p, lr, mu, wd: torch.optim.SGD(p, lr=lr, weight_decay=wd),
@@ -44,7 +44,7 @@ class MLP(nn.Module):
 
 def load_flax_params(model: MLP, params) -> None:
     """Copy jaxmlp's NNX params into the torch model: Flax kernels are (in, out), torch weights (out, in)."""
-    from jaxmlp.train import linear_biases, linear_kernels
+    from jaxmlp.core.train import linear_biases, linear_kernels
 
     kernels, biases = linear_kernels(params), linear_biases(params)
     linears = [m for m in model.net if isinstance(m, nn.Linear)]
@@ -105,7 +105,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=64)
     args = p.parse_args()
-    from jaxmlp.data import load_dataset
+    from jaxmlp.data.datasets import load_dataset
 
     ds = load_dataset(data_dir=args.data_dir, normalization="standardize")
     for epoch, (_, acc, seconds) in enumerate(seed_loop(ds, args.epochs, args.batch_size)):

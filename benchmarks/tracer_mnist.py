@@ -62,7 +62,7 @@ def train(ds, epochs: int, batch: int = 64, seed: int = 0) -> list[dict]:
 def figure(rows: list[dict], dataset: str):
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
 
     epochs = [r["epoch"] for r in rows]
     with plots.style():
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", help="folder of MNIST IDX files (default: the bundled digits)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of Adam at batch 64 (default 10, quick 3)")
     args = p.parse_args(argv)
-    from jaxmlp.data import load_dataset
+    from jaxmlp.data.datasets import load_dataset
 
     ds = load_dataset("digits" if not args.data_dir else None, args.data_dir, "standardize")
     epochs = args.epochs or (3 if args.quick else 10)

@@ -6,7 +6,7 @@
 
 Each notebook is a jupytext MyST file (`NN_slug.md`, readable diffs); this runs it top to bottom in a fresh
 kernel (nbclient), in the notebook's folder, with QUICK set for the notebook to read
-(`jaxmlp.notebook.QUICK`). A cell that raises stops that notebook and fails the command (exit 1), and in the
+(`jaxmlp.show.notebook.QUICK`). A cell that raises stops that notebook and fails the command (exit 1), and in the
 full setting leaves the committed .ipynb untouched. Every notebook's seconds go into its metadata
 (`metadata.jaxmlp`) and into timings-{quick,full}.json in build/notebooks/ (or --out).
 """

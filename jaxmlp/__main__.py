@@ -2,12 +2,12 @@
 
 Signals are handled from the first line: importing JAX takes seconds, and a Ctrl-C, SIGTERM or SIGHUP (the
 terminal closed) then must end as cleanly as one later (a line on stderr, exit status 130, no traceback).
-`jaxmlp.interrupts` holds the handling of each phase: loading, the command, training.
+`jaxmlp.runs.interrupts` holds the handling of each phase: loading, the command, training.
 """
 
 import sys
 
-from jaxmlp import interrupts
+from jaxmlp.runs import interrupts
 
 
 def main(argv: list[str] | None = None) -> int:

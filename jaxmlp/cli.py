@@ -14,12 +14,12 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from jaxmlp import interrupts
 from jaxmlp.config import TrainConfig, list_recipes, load_recipe
 from jaxmlp.errors import ConfigError, UserError
+from jaxmlp.runs import interrupts
 
 if TYPE_CHECKING:
-    from jaxmlp.runs import TrainingRun  # imports JAX: only its name is needed here
+    from jaxmlp.runs.lifecycle import TrainingRun  # imports JAX: only its name is needed here
 
 DEFAULTS = TrainConfig()
 STUDIES = ("optimizers", "dropout", "normalization")
@@ -102,7 +102,7 @@ def _choice(text: str) -> str:
 
 def _dataset_name(text: str) -> str:
     """A named dataset in its canonical spelling (`Fashion-MNIST` is `fashion_mnist`); other names as given."""
-    from jaxmlp.data import DATASETS
+    from jaxmlp.data.datasets import DATASETS
 
     return _choice(text) if _choice(text) in DATASETS else text
 
@@ -295,7 +295,7 @@ def run_dir(args: argparse.Namespace) -> str:
 
 
 def _add_data_parser(sub) -> None:
-    from jaxmlp.download import DATASETS, DEADLINE_ENV, DEADLINE_SECONDS, MIRROR_ENV, REGISTRY_ENV
+    from jaxmlp.data.download import DATASETS, DEADLINE_ENV, DEADLINE_SECONDS, MIRROR_ENV, REGISTRY_ENV
 
     data = sub.add_parser(
         "data",
@@ -329,7 +329,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Check everything, then train; the run folder appears at the first checkpoint (see `jaxmlp.runs`)."""
+    """Check everything, then train; the run folder appears at the first checkpoint (see `jaxmlp.runs.lifecycle`)."""
     if args.coordinator or args.num_processes > 1:
         _join_processes(args)
     if args.devices is not None and args.devices < 1:
@@ -361,14 +361,15 @@ def _join_processes(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--coordinator {args.coordinator!r}: give process 0's address as HOST:PORT, such as 10.0.0.1:1234"
         )
-    from jaxmlp.parallel import initialize_distributed
+    from jaxmlp.core.parallel import initialize_distributed
 
     initialize_distributed(args.coordinator, args.num_processes, args.process_id)
 
 
 def open_training(args: argparse.Namespace, lead: bool) -> TrainingRun:
-    """The run to train (see `jaxmlp.runs`): the one `--resume` names, or a new one at `--out`; its warnings said."""
-    from jaxmlp.runs import resume_training, start_training
+    """The run to train (see `jaxmlp.runs.lifecycle`): the one `--resume` names, or a new one at `--out`; its warnings
+    said."""
+    from jaxmlp.runs.lifecycle import resume_training, start_training
 
     if args.resume:
         given = [flag for flag, field, _, _ in TRAIN_OPTIONS if hasattr(args, field) and field != "epochs"] + (
@@ -384,7 +385,7 @@ def open_training(args: argparse.Namespace, lead: bool) -> TrainingRun:
             for warning in config.warnings():
                 print(f"warning: {warning}", file=sys.stderr)
         if config.dataset is None and config.data_dir is None:  # resolved now, so the run's folder is named after it
-            from jaxmlp.data import default_dataset
+            from jaxmlp.data.datasets import default_dataset
 
             config = dataclasses.replace(config, dataset=default_dataset(log=_lead_log(lead)))
         training = start_training(args.out, config, args.overwrite, lead)
@@ -399,8 +400,8 @@ def _lead_log(lead: bool):
 
 
 def _train(args: argparse.Namespace, training: TrainingRun, lead: bool) -> int:
-    from jaxmlp.data import load_dataset
-    from jaxmlp.loop import Reporting, Saving, fit
+    from jaxmlp.data.datasets import load_dataset
+    from jaxmlp.runs.loop import Reporting, Saving, fit
 
     run, config = training.run, training.config
     if training.complete:
@@ -434,8 +435,8 @@ def _train(args: argparse.Namespace, training: TrainingRun, lead: bool) -> int:
         f"{sps:,.0f} samples/s; results in {run.path}"
     )
     if not args.no_figures:
-        from jaxmlp.evaluate import evaluate_state
-        from jaxmlp.figures import write_run_figures
+        from jaxmlp.runs.evaluate import evaluate_state
+        from jaxmlp.show.figures import write_run_figures
 
         print("writing figures…", flush=True)
         write_run_figures(run, evaluate_state(config, ds, out.state), out.state)
@@ -444,7 +445,7 @@ def _train(args: argparse.Namespace, training: TrainingRun, lead: bool) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from jaxmlp.evaluate import evaluate_run, format_report
+    from jaxmlp.runs.evaluate import evaluate_run, format_report
 
     report, _ = evaluate_run(run_dir(args), args.dataset, args.data_dir)
     print(format_report(report))
@@ -452,9 +453,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from jaxmlp.evaluate import evaluate_run
-    from jaxmlp.figures import write_run_figures
-    from jaxmlp.runs import RunDir
+    from jaxmlp.runs.evaluate import evaluate_run
+    from jaxmlp.runs.lifecycle import RunDir
+    from jaxmlp.show.figures import write_run_figures
 
     report, state = evaluate_run(run_dir(args))
     run = RunDir.open(run_dir(args))
@@ -484,7 +485,7 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     import importlib
 
-    from jaxmlp.studies.common import StudyOptions
+    from jaxmlp.show.studies.common import StudyOptions
 
     if args.seeds < 1 or (args.epochs is not None and args.epochs < 1) or args.train_size < 1:
         raise ConfigError("--seeds, --epochs and --train-size must be positive")
@@ -497,20 +498,20 @@ def cmd_study(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         train_size=args.train_size,
     )
-    report = importlib.import_module(f"jaxmlp.studies.{args.name}").run(options)
+    report = importlib.import_module(f"jaxmlp.show.studies.{args.name}").run(options)
     print(f"report: {report}")
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from jaxmlp.explain import explain_autograd
+    from jaxmlp.show.explain import explain_autograd
 
     explain_autograd(args.out)
     return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from jaxmlp.download import command
+    from jaxmlp.data.download import command
 
     return command(args.action, getattr(args, "name", None), getattr(args, "mirror", None))
 
@@ -521,7 +522,7 @@ def _cache_compilations() -> None:
     if set, is used instead; an unwritable cache costs only the time it would have saved."""
     import jax
 
-    from jaxmlp.download import cache_dir
+    from jaxmlp.data.download import cache_dir
 
     if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
         jax.config.update("jax_compilation_cache_dir", cache_dir("xla"))

@@ -2,7 +2,7 @@
 
 `config.py` validates options against these, and `cli.py` imports `config.py`, so `jaxmlp --help` and every option
 error are answered before JAX, Flax or optax is imported (seconds). The modules that act on a name import it from
-here: `model.py` maps each activation to its function, `optim.py` each optimizer to its optax transform.
+here: `core.model` maps each activation to its function, `core.optim` each optimizer to its optax transform.
 """
 
 DOWNLOADABLE = ("mnist", "fashion_mnist", "kmnist")  # datasets in TFDS's registry of URLs and sha256 sums

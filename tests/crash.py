@@ -12,8 +12,8 @@ import os
 import signal
 import sys
 
-from jaxmlp.history import History
-from jaxmlp.runs import RunDir
+from jaxmlp.runs.history import History
+from jaxmlp.runs.lifecycle import RunDir
 
 POINTS = {
     "files-written": (History, "write"),
@@ -52,8 +52,8 @@ def abandon(run: RunDir) -> None:
 
 
 if __name__ == "__main__":
-    from jaxmlp import interrupts
     from jaxmlp.__main__ import main
+    from jaxmlp.runs import interrupts
 
     where, _, nth = sys.argv[1].partition(":")
     kill_after(where, int(nth or 1))

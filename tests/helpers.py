@@ -35,8 +35,8 @@ def write_idx_dataset(folder, n_train=300, n_test=120, gz=True):
     """Real handwritten digits (scikit-learn's 8x8, scaled to 0..255) in LeCun's IDX layout."""
     import numpy as np
 
-    from jaxmlp.data import load_digits
-    from jaxmlp.idx import write_idx
+    from jaxmlp.data.datasets import load_digits
+    from jaxmlp.data.idx import write_idx
 
     raw = load_digits()
     ext = ".gz" if gz else ""
@@ -54,9 +54,9 @@ def write_idx_dataset(folder, n_train=300, n_test=120, gz=True):
 
 def restored_state(run_dir):
     """(state, meta) of the run's newest checkpoint."""
-    from jaxmlp.data import load_dataset
-    from jaxmlp.runs import RunDir, model_shape
-    from jaxmlp.train import init
+    from jaxmlp.core.train import init
+    from jaxmlp.data.datasets import load_dataset
+    from jaxmlp.runs.lifecycle import RunDir, model_shape
 
     run = RunDir.open(str(run_dir))
     cfg = run.config()
@@ -77,7 +77,7 @@ def assert_same_run(a, b):
     import jax
     import numpy as np
 
-    from jaxmlp.runs import RunDir
+    from jaxmlp.runs.lifecycle import RunDir
 
     history_a, history_b = RunDir(str(a)).history, RunDir(str(b)).history
     assert without_timings(history_a.read_metrics()) == without_timings(history_b.read_metrics())
@@ -131,7 +131,7 @@ def assert_no_error_outputs(notebook) -> None:
 
 def assert_predictions_reveal_nothing_until_asked(notebook) -> None:
     """Each `check(...)` cell printed only the no-prediction line; each `reveal()` cell's output is collapsed."""
-    from jaxmlp.notebook import NO_PREDICTION
+    from jaxmlp.show.notebook import NO_PREDICTION
 
     for c in code(notebook):
         if "check(" in c.source:

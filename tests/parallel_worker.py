@@ -7,16 +7,16 @@ import json
 import sys
 
 if len(sys.argv) > 3:  # multi-process: join the run before anything else touches JAX
-    from jaxmlp.parallel import initialize_distributed
+    from jaxmlp.core.parallel import initialize_distributed
 
     initialize_distributed(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
 
 import jax  # noqa: E402
 
 from jaxmlp.config import TrainConfig  # noqa: E402
-from jaxmlp.data import load_dataset  # noqa: E402
-from jaxmlp.loop import Reporting, fit  # noqa: E402
-from jaxmlp.parallel import to_host  # noqa: E402
+from jaxmlp.core.parallel import to_host  # noqa: E402
+from jaxmlp.data.datasets import load_dataset  # noqa: E402
+from jaxmlp.runs.loop import Reporting, fit  # noqa: E402
 
 devices = int(sys.argv[1]) if sys.argv[1] != "all" else None
 norm = sys.argv[2]

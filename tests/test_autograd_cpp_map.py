@@ -1,11 +1,11 @@
-"""The C++ map in docs/notebooks/06_autograd.md (jaxmlp/autograd_map.py) against the installed wheel's headers:
+"""The C++ map in docs/notebooks/06_autograd.md (jaxmlp/show/autograd_map.py) against the installed wheel's headers:
 every declaration the table states is on the line it cites, so a torch upgrade cannot leave the map stale."""
 
 from __future__ import annotations
 
 import pytest
 
-from jaxmlp import autograd_map
+from jaxmlp.show import autograd_map
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: pip install torch==2.13.0")
 

@@ -1,10 +1,10 @@
-"""jaxmlp.studies.batched: one vmapped program trains a grid of (learning rate, seed) runs, each as if alone."""
+"""jaxmlp.show.studies.batched: one vmapped program trains a grid of (learning rate, seed) runs, each as if alone."""
 
 import jax
 import numpy as np
 
-from jaxmlp.data import load_dataset
-from jaxmlp.studies.batched import Spec, init_params, train_grid
+from jaxmlp.data.datasets import load_dataset
+from jaxmlp.show.studies.batched import Spec, init_params, train_grid
 
 DS = load_dataset("digits", normalization="standardize")
 DATA = {"train": (DS.x_train[:256], DS.y_train[:256]), "test": (DS.x_test[:128], DS.y_test[:128])}

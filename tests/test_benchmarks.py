@@ -262,7 +262,7 @@ def test_mnist_mini_is_built_from_the_recorded_rows_and_checked(tmp_path):
     import hashlib
 
     from benchmarks.mnist_mini import FILES, mnist_mini_arrays, write_folder
-    from jaxmlp.data import load_dataset
+    from jaxmlp.data.datasets import load_dataset
 
     rng = np.random.default_rng(0)
     table = np.concatenate([rng.integers(0, 256, (30, 784)), np.arange(30)[:, None] % 10], axis=1)

@@ -8,8 +8,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxmlp.checkpoint import MANIFEST, Checkpointer
 from jaxmlp.errors import ConfigError
+from jaxmlp.runs.checkpoint import MANIFEST, Checkpointer
 
 STATE = {"b": jnp.ones(64, jnp.float32), "w": jnp.arange(64 * 64, dtype=jnp.float32).reshape(64, 64)}
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from jaxmlp import data
+from jaxmlp.data import datasets as data
+from jaxmlp.data.idx import read_idx, write_idx
 from jaxmlp.errors import DataError
-from jaxmlp.idx import read_idx, write_idx
 from tests.helpers import write_idx_dataset
 
 

@@ -1,4 +1,4 @@
-"""`jaxmlp.download` against a real HTTP server on 127.0.0.1, with a registry of files the tests write.
+"""`jaxmlp.data.download` against a real HTTP server on 127.0.0.1, with a registry of files the tests write.
 
 Every test points the cache (XDG_CACHE_HOME), TFDS's data dir and the registry (JAXMLP_DATA_REGISTRY) at
 tmp_path; the registry's own URLs are on `registry.invalid`, a name that never resolves, so a test that
@@ -22,9 +22,11 @@ import requests
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import constants as tfds_constants
 
-from jaxmlp import cli, data, download
+from jaxmlp import cli
+from jaxmlp.data import datasets as data
+from jaxmlp.data import download
+from jaxmlp.data.idx import write_idx
 from jaxmlp.errors import DataError
-from jaxmlp.idx import write_idx
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"

@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jaxmlp.notebook import NO_PREDICTION
+from jaxmlp.show.notebook import NO_PREDICTION
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "docs" / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -1,4 +1,4 @@
-"""`jaxmlp.interrupts`, in process: the command phase and the training phase's flag. The loading phase, and every
+"""`jaxmlp.runs.interrupts`, in process: the command phase and the training phase's flag. The loading phase, and every
 phase through a real `jaxmlp` process, are tested in test_reliability.py and test_redteam.py."""
 
 import os
@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from jaxmlp import interrupts
-from jaxmlp.loop import Outcome
-from jaxmlp.studies import common
+from jaxmlp.runs import interrupts
+from jaxmlp.runs.loop import Outcome
+from jaxmlp.show.studies import common
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_benchmarks_is_not_installed_with_the_package():
     section = pyproject.split("[tool.setuptools.packages.find]", 1)[1].split("\n[", 1)[0]
     patterns = re.findall(r'"([^"]+)"', re.search(r"^include\s*=\s*\[(.*?)\]", section, re.M | re.S)[1])
     included = lambda name: any(fnmatch.fnmatch(name, p) for p in patterns)
-    assert included("jaxmlp") and included("jaxmlp.studies") and included("tracer")
+    assert included("jaxmlp") and included("jaxmlp.show.studies") and included("tracer")
     assert not included("benchmarks") and not included("benchmarks.throughput"), patterns
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxmlp.model import MLP
+from jaxmlp.core.model import MLP
 
 
 def make(**kw):

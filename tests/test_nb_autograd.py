@@ -1,6 +1,6 @@
 """docs/notebooks/06_autograd's bars, read off its committed, executed .ipynb: write-it exercises with hidden,
 proven solutions; the learner's Value accumulating across two backward() calls; no error output; JAX's
-linearize shown with concrete residuals; the C++ map rendered from jaxmlp/autograd_map.py."""
+linearize shown with concrete residuals; the C++ map rendered from jaxmlp/show/autograd_map.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from jaxmlp import autograd_map
+from jaxmlp.show import autograd_map
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "notebooks" / "06_autograd.ipynb"
 

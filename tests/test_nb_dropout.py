@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from jaxmlp.studies.dropout import compare_to_no_dropout
+from jaxmlp.show.studies.dropout import compare_to_no_dropout
 from tests.helpers import (
     assert_no_error_outputs,
     assert_predictions_reveal_nothing_until_asked,

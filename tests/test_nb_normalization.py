@@ -74,7 +74,11 @@ def test_every_measured_verdict_names_its_interval_and_seeds(run):
 
 @pytest.mark.parametrize(
     "path",
-    ["docs/notebooks/05_normalization.md", "jaxmlp/studies/normalization.py", "docs/studies/normalization/report.md"],
+    [
+        "docs/notebooks/05_normalization.md",
+        "jaxmlp/show/studies/normalization.py",
+        "docs/studies/normalization/report.md",
+    ],
 )
 def test_the_corrected_statements_are_gone(path):
     body = Path(ROOT, path).read_text()

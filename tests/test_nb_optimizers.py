@@ -115,7 +115,7 @@ def test_tuning_and_final_seeds_are_disjoint(text):
     tune = literal(setup, "TUNE_SEEDS")
     final = literal(setup, "FINAL_SEEDS")
     assert tune and final and not set(tune) & set(final)
-    from jaxmlp.studies import optimizers
+    from jaxmlp.show.studies import optimizers
 
     assert optimizers.TUNING_SEED not in optimizers.final_seeds(5)
 
@@ -148,7 +148,7 @@ FILES = [
     "docs/training.md",
     "docs/plotting.md",
     "docs/studies/optimizers/report.md",
-    "jaxmlp/studies/optimizers.py",
+    "jaxmlp/show/studies/optimizers.py",
 ]
 
 

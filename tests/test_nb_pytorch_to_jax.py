@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import jaxmlp.train
-from jaxmlp.notebook import NO_PREDICTION
+import jaxmlp.core.train
+from jaxmlp.show.notebook import NO_PREDICTION
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "docs" / "notebooks" / "02_pytorch_to_jax.ipynb"
 SYSTEMS = ("PyTorch eager", "JAX step, no jit", "JAX jitted step", "JAX scanned epoch")
@@ -153,9 +153,13 @@ def test_a_notebook_that_misses_each_bar_is_caught(notebook):
 def test_the_notebook_comes_second_and_links_its_neighbours(notebook):
     source = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
     assert "you will be able to" in " ".join(notebook.cells[0].source.split())  # it opens with the goals
-    links = ("06_autograd.ipynb#4-how-grad-is-updated-accumulategrad", "03_optimizers.ipynb", "../../jaxmlp/train.py")
+    links = (
+        "06_autograd.ipynb#4-how-grad-is-updated-accumulategrad",
+        "03_optimizers.ipynb",
+        "../../jaxmlp/core/train.py",
+    )
     for target in links:
         assert target in source
     names = ("train_step", "training_loss", "epoch_permutation", "make_train_chunk", "steps_per_epoch", "random_stream")
-    for function in names:  # named in the text, and really in jaxmlp/train.py
-        assert f"`{function}`" in source and callable(getattr(jaxmlp.train, function)), function
+    for function in names:  # named in the text, and really in jaxmlp/core/train.py
+        assert f"`{function}`" in source and callable(getattr(jaxmlp.core.train, function)), function

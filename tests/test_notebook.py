@@ -1,4 +1,4 @@
-"""jaxmlp.notebook: the QUICK switch, check cells and optional PyTorch that every notebook shares."""
+"""jaxmlp.show.notebook: the QUICK switch, check cells and optional PyTorch that every notebook shares."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 
-from jaxmlp import notebook
+from jaxmlp.show import notebook
 
 
 @pytest.mark.parametrize(("value", "quick"), [(None, False), ("0", False), ("", False), ("1", True), ("yes", True)])
@@ -15,13 +15,13 @@ def test_quick_comes_from_the_environment(value, quick, monkeypatch):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)}
     if value is not None:
         env["QUICK"] = value
-    code = "from jaxmlp.notebook import QUICK; print(QUICK)"
+    code = "from jaxmlp.show.notebook import QUICK; print(QUICK)"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == str(quick)
 
 
 def test_notebook_helpers_import_nothing_heavy():
-    code = "import jaxmlp.notebook, sys; assert not {'jax', 'numpy', 'matplotlib', 'torch'} & set(sys.modules)"
+    code = "import jaxmlp.show.notebook, sys; assert not {'jax', 'numpy', 'matplotlib', 'torch'} & set(sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 

@@ -78,7 +78,7 @@ def run_notebooks(tmp_path, body: str) -> subprocess.CompletedProcess:
 
 
 def test_run_notebooks_executes_in_quick_mode_and_records_the_time(tmp_path):
-    body = "```{code-cell} ipython3\nfrom jaxmlp.notebook import QUICK\nprint('QUICK is', QUICK)\n```\n"
+    body = "```{code-cell} ipython3\nfrom jaxmlp.show.notebook import QUICK\nprint('QUICK is', QUICK)\n```\n"
     result = run_notebooks(tmp_path, body)
     assert result.returncode == 0, result.stderr
     run = nbformat.read(tmp_path / "out" / "99_tiny.ipynb", as_version=4)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import load_dataset
-from jaxmlp.train import init, linear_biases, linear_kernels, train_step
+from jaxmlp.core.train import init, linear_biases, linear_kernels, train_step
+from jaxmlp.data.datasets import load_dataset
 
 torch = pytest.importorskip("torch")
 from benchmarks.torch_reference import MLP, load_flax_params, train_steps  # noqa: E402
@@ -45,7 +45,7 @@ def batches():
     ],
 )
 def test_losses_and_parameters_agree_step_by_step(batches, optimizer, lr, momentum, weight_decay):
-    from jaxmlp.data import Dataset
+    from jaxmlp.data.datasets import Dataset
 
     x0, y0 = batches[0]
     ds = Dataset("padded-digits", x0, y0, x0, y0, (28, 28), 10, 0.0)

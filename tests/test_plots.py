@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from jaxmlp import plots
+from jaxmlp.show import plots
 
 METRICS = [
     {
@@ -26,7 +26,7 @@ METRICS = [
 
 def test_plots_imports_without_jax_or_orbax_and_leaves_the_backend_alone():
     code = (
-        "import matplotlib, sys; before = matplotlib.rcParams._get_backend_or_none(); import jaxmlp.plots; "
+        "import matplotlib, sys; before = matplotlib.rcParams._get_backend_or_none(); import jaxmlp.show.plots; "
         "assert 'jax' not in sys.modules and 'orbax' not in sys.modules, 'jax imported'; "
         "assert matplotlib.rcParams._get_backend_or_none() == before, 'backend chosen'"
     )
@@ -158,7 +158,7 @@ def _overlaps(a, b, tolerance: float = 1.0) -> bool:
 @pytest.mark.parametrize("mistakes", [3, 11, 48])
 def test_misclassified_titles_never_cover_an_image_or_each_other(mistakes):
     """The run's gallery of 8x8 digits: every title's text box clear of every image and every other title."""
-    from jaxmlp.figures import misclassified_figure
+    from jaxmlp.show.figures import misclassified_figure
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, 60)
@@ -180,7 +180,7 @@ def test_misclassified_titles_never_cover_an_image_or_each_other(mistakes):
 
 def test_update_ratio_panel_plots_only_finite_positive_values():
     """Warm-up from lr 0 makes the first update ratios 0 (log 0 = -inf on the log axis): those are left out."""
-    from jaxmlp.figures import layer_dynamics_figure
+    from jaxmlp.show.figures import layer_dynamics_figure
 
     ratio = np.array([[0.0, 0.0], [1e-4, 2e-4], [1e-3, np.inf], [2e-3, 3e-3]])
     steps = {"layers": np.array(["a", "b"]), "stats_step": np.arange(4), "grad_norm": ratio + 1, "update_ratio": ratio}
@@ -193,7 +193,7 @@ def test_update_ratio_panel_plots_only_finite_positive_values():
 
 
 def test_short_runs_get_whole_epoch_ticks_and_a_run_title():
-    from jaxmlp.figures import learning_curves_figure
+    from jaxmlp.show.figures import learning_curves_figure
 
     metrics = [
         {"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 0.5, "test_accuracy": 0.4}
@@ -239,7 +239,7 @@ def test_epoch_curves_name_the_valid_keys_instead_of_drawing_nothing():
 
 
 def test_class_names_label_fashion_mnist_mistakes_and_confusion_matrix():
-    from jaxmlp.data import class_names
+    from jaxmlp.data.datasets import class_names
 
     names = class_names("fashion_mnist")
     assert class_names("mnist") is None and class_names("fashion-mnist") == names and names[9] == "Ankle boot"

@@ -138,7 +138,7 @@ def test_sigterm_in_every_phase(env, ref, tmp_path):
 # on evaluates again and again: a signal sent after the file appears lands while eval is at work.
 EVAL_AT_WORK = """
 import runpy, sys
-import jaxmlp.evaluate as evaluate
+import jaxmlp.runs.evaluate as evaluate
 
 real, marker = evaluate.evaluate_state, sys.argv.pop(1)
 

@@ -14,15 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaxmlp.checkpoint import Checkpointer
 from jaxmlp.cli import main
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import load_dataset
+from jaxmlp.data.datasets import load_dataset
+from jaxmlp.data.idx import read_idx, write_idx
 from jaxmlp.errors import DataError
 from jaxmlp.files import write_atomic
-from jaxmlp.idx import read_idx, write_idx
-from jaxmlp.loop import Progress, Reporting, Saving, fit
-from jaxmlp.runs import RunDir
+from jaxmlp.runs.checkpoint import Checkpointer
+from jaxmlp.runs.lifecycle import RunDir
+from jaxmlp.runs.loop import Progress, Reporting, Saving, fit
 from tests.helpers import ROOT, assert_same_run, catches, jaxmlp, restored_state
 
 # --- fuzzing the IDX reader ----------------------------------------------------

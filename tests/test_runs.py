@@ -1,16 +1,16 @@
-"""The run lifecycle of `jaxmlp.runs`, in process: opening a run to train, the commit steps a crash can fall
+"""The run lifecycle of `jaxmlp.runs.lifecycle`, in process: opening a run to train, the commit steps a crash can fall
 between, the history checked once per command, and the readers' retry while a trainer replaces checkpoints."""
 
 import os
 
 import pytest
 
-from jaxmlp import history as history_module
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import load_dataset
+from jaxmlp.data.datasets import load_dataset
 from jaxmlp.errors import ConfigError
-from jaxmlp.loop import Reporting, Saving, fit
-from jaxmlp.runs import MARKER, RunDir, resume_command, resume_training, start_training
+from jaxmlp.runs import history as history_module
+from jaxmlp.runs.lifecycle import MARKER, RunDir, resume_command, resume_training, start_training
+from jaxmlp.runs.loop import Reporting, Saving, fit
 from tests.crash import abandon, kill_after
 
 QUIET = Reporting(progress=False, verbose=False)

@@ -7,8 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from jaxmlp.studies import landscapes
-from jaxmlp.studies.common import StudyOptions
+from jaxmlp.show.studies import landscapes
+from jaxmlp.show.studies.common import StudyOptions
 from tests.helpers import jaxmlp
 
 QUADRATIC = "ill-conditioned quadratic"
@@ -67,8 +67,8 @@ def _check_outputs(out, figures):
 
 @pytest.mark.slow
 def test_optimizer_study_quick(tmp_path, capsys):
-    from jaxmlp.studies import optimizers
-    from jaxmlp.studies.intervals import INTERVAL, cell
+    from jaxmlp.show.studies import optimizers
+    from jaxmlp.show.studies.intervals import INTERVAL, cell
 
     optimizers.run(StudyOptions(quick=True, out=str(tmp_path)))
     printed = capsys.readouterr()

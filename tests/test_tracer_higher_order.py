@@ -253,7 +253,7 @@ def test_tangents_end_with_their_level():
 
 
 def test_explain_puts_tracer_hvp_beside_jax_jvp_of_grad(tmp_path, capsys):
-    from jaxmlp.explain import explain_autograd
+    from jaxmlp.show.explain import explain_autograd
 
     explain_autograd(str(tmp_path))
     section = capsys.readouterr().out.split("6. Second order")[1]

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import load_dataset
-from jaxmlp.evaluate import evaluate_run
-from jaxmlp.loop import Diverged, Reporting, Saving, fit
-from jaxmlp.runs import RunDir
-from jaxmlp.train import EvalSet, confusion_matrix, init, linear_biases, linear_kernels, make_evaluate
+from jaxmlp.core.train import EvalSet, confusion_matrix, init, linear_biases, linear_kernels, make_evaluate
+from jaxmlp.data.datasets import load_dataset
+from jaxmlp.runs.evaluate import evaluate_run
+from jaxmlp.runs.lifecycle import RunDir
+from jaxmlp.runs.loop import Diverged, Reporting, Saving, fit
 
 TIMING = {"seconds", "samples_per_second"}
 
@@ -108,7 +108,7 @@ def test_initial_state_is_the_eagerly_built_model(norm):
     import optax
     from flax import nnx
 
-    from jaxmlp.train import build_model, initial_state
+    from jaxmlp.core.train import build_model, initial_state
 
     config = TrainConfig(hidden=(16, 8), norm=norm, seed=3)
     state = initial_state(config, 64, 10, optax.adam(1e-3))
@@ -131,7 +131,7 @@ def test_initial_state_is_the_eagerly_built_model(norm):
 def test_programs_compiled_with_less_optimization_compute_the_same_bits(digits, monkeypatch, options):
     """The initial state is compiled at `RUN_RARELY`'s level for a sooner first epoch; what it computes (the run's
     starting point) must be bit for bit what a fully optimized program computes, and the probe is unaffected."""
-    import jaxmlp.train as train
+    import jaxmlp.core.train as train
 
     config = TrainConfig(dataset="digits", hidden=(32, 16), **options).validate()
     program, _ = init(config, digits)
@@ -148,7 +148,7 @@ def test_programs_compiled_with_less_optimization_compute_the_same_bits(digits, 
 
 
 def test_the_shuffle_program_is_epoch_permutation():
-    from jaxmlp.train import epoch_permutation, shuffle
+    from jaxmlp.core.train import epoch_permutation, shuffle
 
     key = jax.random.key_data(jax.random.key(7))
     for epoch in range(3):
@@ -163,7 +163,7 @@ def test_train_accuracy_is_the_count_of_right_answers_over_the_samples_seen(tmp_
     train mode, before each step, and count argmax == label over every sample the epoch trained on."""
     from flax import nnx
 
-    from jaxmlp.train import initial_state, make_program, shuffle, train_step
+    from jaxmlp.core.train import initial_state, make_program, shuffle, train_step
 
     cfg = TrainConfig(dataset="digits", epochs=1, batch_size=32, hidden=(16,)).validate()
     row = fit(cfg, digits, reporting=Reporting(progress=False, verbose=False)).metrics[0]
@@ -183,7 +183,7 @@ def test_train_accuracy_is_the_count_of_right_answers_over_the_samples_seen(tmp_
 def test_every_random_stream_has_keys_of_its_own():
     """Epoch e's shuffle, step s's dropout and the probe's draw never share a key, whatever the index; and a
     stream's key depends on its own index only, so drawing more from one stream moves no other."""
-    from jaxmlp.train import STREAMS, random_stream
+    from jaxmlp.core.train import STREAMS, random_stream
 
     root = jax.random.key_data(jax.random.key(0))
     draws = {

@@ -1,6 +1,6 @@
 """Sphinx extension of the jaxmlp site: links into the repository's files, and figures that open full size.
 
-Links from README.md and the docs pages into source files and folders (`jaxmlp/plots.py`, `../tracer/`,
+Links from README.md and the docs pages into source files and folders (`jaxmlp/show/plots.py`, `../tracer/`,
 `benchmarks/README.md#...`) are not pages of the site. Each is resolved against the folder of the file that
 holds the link (the README for what docs/index.md includes from it, else the page's own folder); when it
 names a file or folder of the repository that is no page, the link goes to a source view written into

@@ -18,11 +18,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
-from jaxmlp import plots
 from jaxmlp.config import TrainConfig
+from jaxmlp.core.train import steps_per_epoch
 from jaxmlp.names import OPTIMIZERS
-from jaxmlp.studies import landscapes
-from jaxmlp.studies.common import (
+from jaxmlp.show import plots
+from jaxmlp.show.studies import landscapes
+from jaxmlp.show.studies.common import (
     StudyOptions,
     fit_quietly,
     log,
@@ -33,8 +34,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
-from jaxmlp.studies.intervals import INTERVAL, cell
-from jaxmlp.train import steps_per_epoch
+from jaxmlp.show.studies.intervals import INTERVAL, cell
 
 LR_GRIDS = {
     "sgd": [0.03, 0.1, 0.3],
@@ -61,7 +61,7 @@ SMOKE_TEST = (
 )
 
 UPDATE_RULES = r"""
-With gradient $g_t$ and learning rate $\eta$ (PyTorch's conventions, which `jaxmlp.optim` follows: for RMSProp
+With gradient $g_t$ and learning rate $\eta$ (PyTorch's conventions, which `jaxmlp.core.optim` follows: for RMSProp
 that is `optax.rmsprop(..., eps_in_sqrt=False)`, ε outside the square root):
 
 - **SGD**: $\theta \leftarrow \theta - \eta g_t$ — one step size for every parameter.

@@ -1,6 +1,6 @@
 """The figures of one run, written to `runs/<name>/figures/` after training or by `jaxmlp plot`.
 
-Each figure is `plt.subplots` plus one `jaxmlp.plots` helper per Axes; the first four need nothing
+Each figure is `plt.subplots` plus one `jaxmlp.show.plots` helper per Axes; the first four need nothing
 but arrays, so the same calls draw a PyTorch run's lists (docs/notebooks/01_plot_it_yourself.md).
 """
 
@@ -11,12 +11,12 @@ import os
 
 import matplotlib.pyplot as plt
 
-from jaxmlp import plots
-from jaxmlp.data import class_names
-from jaxmlp.evaluate import Report
-from jaxmlp.parallel import to_host
-from jaxmlp.runs import RunDir
-from jaxmlp.train import TrainState, linear_kernels
+from jaxmlp.core.parallel import to_host
+from jaxmlp.core.train import TrainState, linear_kernels
+from jaxmlp.data.datasets import class_names
+from jaxmlp.runs.evaluate import Report
+from jaxmlp.runs.lifecycle import RunDir
+from jaxmlp.show import plots
 
 
 def learning_curves_figure(metrics: list[dict], step_loss=None, title: str | None = None):

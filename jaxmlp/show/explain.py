@@ -98,7 +98,7 @@ def _write_figure(loss, params: dict, out_dir: str) -> None:
     """Section 4: the graph drawn with matplotlib (a PNG), and as Graphviz DOT for those who have Graphviz."""
     import matplotlib.pyplot as plt
 
-    from jaxmlp import plots
+    from jaxmlp.show import plots
     from tracer import viz
 
     _section("4. The graph as a figure")

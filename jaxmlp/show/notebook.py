@@ -3,7 +3,7 @@ hidden solutions, optional PyTorch.
 
 Standard library only, so a notebook that needs no JAX imports no JAX by importing this.
 
-    from jaxmlp.notebook import QUICK, check, exercise, optional_torch, reveal
+    from jaxmlp.show.notebook import QUICK, check, exercise, optional_torch, reveal
     torch = optional_torch()          # the module, or None (after one printed line) when it is not installed
 
 A prediction is three cells. The learner writes an answer, the check says only whether it is right, and the

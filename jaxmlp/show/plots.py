@@ -8,7 +8,7 @@ Every helper follows the same recipe, worth copying:
         return ax                                      # the caller composes, saves or shows it
 
 So one call draws one panel, and a figure of many panels is `fig, axes = plt.subplots(...)` plus one
-call per Axes (`jaxmlp/figures.py` composes a run's figures that way). Nothing here knows about
+call per Axes (`jaxmlp/show/figures.py` composes a run's figures that way). Nothing here knows about
 training objects, and nothing imports JAX or chooses a backend: these work inline in a notebook, on
 arrays from PyTorch or from a `jaxmlp` run folder. Only the `jaxmlp` command picks the Agg backend.
 """

@@ -1,6 +1,6 @@
 """The training loop: the only place that talks to the host (progress, files, signals).
 
-It drives the pure functions of `train.py`, evaluates after every epoch,
+It drives the pure functions of `jaxmlp.core.train`, evaluates after every epoch,
 writes `metrics.jsonl`, checkpoints, and stops cleanly at a chunk boundary on
 SIGINT/SIGTERM/SIGHUP or on a non-finite loss.
 """
@@ -19,12 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset, validation_split
-from jaxmlp.errors import UserError
-from jaxmlp.interrupts import Training
-from jaxmlp.parallel import make_mesh, put_replicated
-from jaxmlp.runs import RunDir, model_shape
-from jaxmlp.train import (
+from jaxmlp.core.parallel import make_mesh, put_replicated
+from jaxmlp.core.train import (
     EvalSet,
     Program,
     TrainState,
@@ -38,6 +34,10 @@ from jaxmlp.train import (
     shuffle,
     state_shapes,
 )
+from jaxmlp.data.datasets import Dataset, validation_split
+from jaxmlp.errors import UserError
+from jaxmlp.runs.interrupts import Training
+from jaxmlp.runs.lifecycle import RunDir, model_shape
 
 
 class Diverged(UserError):
@@ -276,7 +276,7 @@ def fit(
     """Train `config` on `ds`. With `saving`, write metrics and checkpoints to its run (and resume from them).
 
     `devices`: how many devices to split each batch over (default: all, across every process of the run).
-    A signal stops it at the next chunk boundary (see `jaxmlp.interrupts`), with status "interrupted".
+    A signal stops it at the next chunk boundary (see `jaxmlp.runs.interrupts`), with status "interrupted".
     """
     t_start = time.perf_counter()
     saving = saving or Saving(run=None, interval=0.0)  # no run: nothing is saved

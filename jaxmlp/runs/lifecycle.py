@@ -26,7 +26,7 @@ Each checkpoint commits the metrics and step log with it: both files are written
 checkpoint records their checksums (and its own parameters' checksum). A resume keeps the rows
 up to the checkpoint and checks them against those checksums, so a kill between the writes
 cannot lose or duplicate an epoch, and a damaged or missing file is reported, not trained over
-(the files themselves are `jaxmlp.history`'s).
+(the files themselves are `jaxmlp.runs.history`'s).
 
 `start_training` and `resume_training` open a run to train (new, `--overwrite`, `--resume`, `--resume --epochs N`)
 and say how many epochs it has finished; `resume_command` is the command that continues it.
@@ -52,7 +52,7 @@ import numpy as np
 from jaxmlp.config import TrainConfig
 from jaxmlp.errors import ConfigError
 from jaxmlp.files import FileLock, open_nofollow, refuse_link, write_json
-from jaxmlp.history import History, digests
+from jaxmlp.runs.history import History, digests
 
 T = TypeVar("T")
 
@@ -272,7 +272,7 @@ class RunDir:
         return self._config
 
     def checkpointer(self):
-        from jaxmlp.checkpoint import Checkpointer  # orbax, only for the commands that need it
+        from jaxmlp.runs.checkpoint import Checkpointer  # orbax, only for the commands that need it
 
         if self._checkpointer is None:
             self._checkpointer = Checkpointer(self.checkpoint_dir, read_only=self.read_only)

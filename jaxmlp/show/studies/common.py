@@ -10,13 +10,13 @@ import sys
 
 import numpy as np
 
-from jaxmlp import plots
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset, load_dataset
+from jaxmlp.data.datasets import Dataset, load_dataset
 from jaxmlp.errors import ConfigError
 from jaxmlp.files import write_atomic, write_json
-from jaxmlp.interrupts import Interrupted
-from jaxmlp.loop import Diverged, Outcome, Reporting, fit
+from jaxmlp.runs.interrupts import Interrupted
+from jaxmlp.runs.loop import Diverged, Outcome, Reporting, fit
+from jaxmlp.show import plots
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """Many small trainings at once: one compiled program trains every (learning rate, seed) pair of a grid.
 
-A sweep of learning rates times seeds run as separate `jaxmlp.loop.fit` calls is, on a CPU, mostly
+A sweep of learning rates times seeds run as separate `jaxmlp.runs.loop.fit` calls is, on a CPU, mostly
 compile time: each call builds its own program. Here the learning rate and the seed are traced
 arguments, so `jax.vmap` runs the whole grid in one program, and the epochs run in one `lax.scan`.
 Everything else (architecture, optimizer, schedule, dropout rate, normalization, loss scale) is static: one
-compile per `Spec`. The model is `jaxmlp.model.MLP` and the optimizer `jaxmlp.optim.make_optimizer`,
+compile per `Spec`. The model is `jaxmlp.core.model.MLP` and the optimizer `jaxmlp.core.optim.make_optimizer`,
 the very pieces `jaxmlp train` uses; shuffling and dropout keys are derived from the seed.
 """
 
@@ -19,9 +19,9 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxmlp.model import MLP
-from jaxmlp.optim import make_optimizer, make_schedule
-from jaxmlp.train import cross_entropies
+from jaxmlp.core.model import MLP
+from jaxmlp.core.optim import make_optimizer, make_schedule
+from jaxmlp.core.train import cross_entropies
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Spec:
     norm: str = "none"
     weight_decay: float = 0.0
     loss_scale: float = 1.0  # the loss is multiplied by this (gradient-scale invariance); reported losses are not
-    schedule: str = "constant"  # one of jaxmlp.optim.SCHEDULES: the learning rate over the run's steps, peak = lr
+    schedule: str = "constant"  # one of jaxmlp.core.optim.SCHEDULES: the learning rate over the run's steps, peak = lr
     warmup_steps: int = 0  # for "warmup_cosine"
 
 

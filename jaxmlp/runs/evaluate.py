@@ -8,10 +8,10 @@ import sys
 import numpy as np
 
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset, class_names, load_dataset
-from jaxmlp.parallel import to_host
-from jaxmlp.runs import RunDir, model_shape
-from jaxmlp.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
+from jaxmlp.core.parallel import to_host
+from jaxmlp.core.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
+from jaxmlp.data.datasets import Dataset, class_names, load_dataset
+from jaxmlp.runs.lifecycle import RunDir, model_shape
 
 
 @dataclasses.dataclass

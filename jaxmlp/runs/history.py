@@ -1,6 +1,6 @@
 """A run's history: `metrics.jsonl` (one row per epoch) and `steps.npz` (every step's loss and layer statistics).
 
-Each checkpoint records the checksums of both files as they were when it was committed (see `jaxmlp.runs`);
+Each checkpoint records the checksums of both files as they were when it was committed (see `jaxmlp.runs.lifecycle`);
 `History.checked` gives the rows and step log of a checkpoint, checked against those checksums, and remembers
 what it checked, so one command hashes the history once however often it asks.
 """

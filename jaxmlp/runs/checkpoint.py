@@ -25,9 +25,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxmlp.core.parallel import to_host
 from jaxmlp.errors import ConfigError
 from jaxmlp.files import write_json
-from jaxmlp.parallel import to_host
 
 MANIFEST = "jaxmlp-files.json"  # beside orbax's items in each checkpoint folder: every file's SHA-256
 

@@ -9,7 +9,7 @@ Every command passes through three phases, and this module is the one place that
 - command (`run_command`): the command's own work (train's set-up and compilation, eval, plot, a study): a signal
   raises KeyboardInterrupt where the program is, so every `finally` cleans up; the command reports "interrupted"
   (`interrupted`) and exits with status 130.
-- training (`Training`, inside `jaxmlp.loop.fit`): the first signal sets a flag that the loop polls at every
+- training (`Training`, inside `jaxmlp.runs.loop.fit`): the first signal sets a flag that the loop polls at every
   chunk boundary, where it writes a checkpoint and stops; a second one aborts at once (KeyboardInterrupt). A
   caller that cannot use a stopped run (a study) ends the command with `Interrupted`.
 

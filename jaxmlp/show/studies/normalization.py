@@ -13,11 +13,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from jaxmlp import plots
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset
+from jaxmlp.core.train import TrainState, init
+from jaxmlp.data.datasets import Dataset
 from jaxmlp.names import NORMS
-from jaxmlp.studies.common import (
+from jaxmlp.show import plots
+from jaxmlp.show.studies.common import (
     StudyOptions,
     fit_quietly,
     log,
@@ -27,8 +28,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
-from jaxmlp.studies.intervals import INTERVAL, SMOKE_TEST, cell
-from jaxmlp.train import TrainState, init
+from jaxmlp.show.studies.intervals import INTERVAL, SMOKE_TEST, cell
 
 PERCENTILES = (5, 25, 50, 75, 95)
 COLORS = {"none": "#7f7f7f", "batch": "#1f77b4", "layer": "#2ca02c"}

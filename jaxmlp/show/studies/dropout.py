@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from flax import nnx
 
-from jaxmlp import plots
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset
-from jaxmlp.studies.common import (
+from jaxmlp.core.train import TrainState, init
+from jaxmlp.data.datasets import Dataset
+from jaxmlp.show import plots
+from jaxmlp.show.studies.common import (
     StudyOptions,
     fit_quietly,
     log,
@@ -29,8 +30,7 @@ from jaxmlp.studies.common import (
     to_jsonable,
     write_report,
 )
-from jaxmlp.studies.intervals import INTERVAL, SMOKE_TEST, cell, mean_interval
-from jaxmlp.train import TrainState, init
+from jaxmlp.show.studies.intervals import INTERVAL, SMOKE_TEST, cell, mean_interval
 
 RATES = (0.0, 0.2, 0.5)
 K_MAX = 64

@@ -3,7 +3,7 @@
 Train and eval behave as in PyTorch: `train=True` samples dropout masks and
 normalizes with batch statistics (updating the running averages);
 `train=False` turns dropout off and uses the running statistics. The mode is
-an argument, not hidden module state, so the pure functions in `train.py`
+an argument, not hidden module state, so the pure functions in `jaxmlp.core.train`
 say which one they use.
 """
 

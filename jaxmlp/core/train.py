@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -27,14 +27,25 @@ from flax import nnx
 from jax.sharding import Mesh
 
 from jaxmlp.config import TrainConfig
-from jaxmlp.data import Dataset
-from jaxmlp.model import MLP
-from jaxmlp.optim import make_optimizer, make_schedule
-from jaxmlp.parallel import batch_sharded, put_replicated, replicated
+from jaxmlp.core.model import MLP
+from jaxmlp.core.optim import make_optimizer, make_schedule
+from jaxmlp.core.parallel import batch_sharded, put_replicated, replicated
 
 # Each chunk ends in a host round trip (about a millisecond); ~250 steps per chunk keeps that small
 # while Ctrl-C and the progress bar still respond within a fraction of a second.
 AUTO_CHUNK_STEPS = 250
+
+
+class DataShape(Protocol):
+    """What the core reads of a dataset to build a run (`jaxmlp.data.datasets.Dataset` has all of it)."""
+
+    y_train: np.ndarray
+    image_shape: tuple[int, int]
+    background: float
+    num_classes: int
+
+    @property
+    def num_features(self) -> int: ...
 
 
 class TrainState(NamedTuple):
@@ -137,7 +148,7 @@ def _state_builder(config: TrainConfig, num_features: int, num_classes: int, tx)
     return make
 
 
-def make_program(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> Program:
+def make_program(config: TrainConfig, ds: DataShape, mesh: Mesh | None = None) -> Program:
     """What stays fixed during a run: the model's structure (traced abstractly, no arrays), optimizer, data shape."""
     steps = steps_per_epoch(len(ds.y_train), config.batch_size)
     warmup = int(min(config.warmup_epochs, config.epochs) * steps)  # longer than the run is the whole run
@@ -150,7 +161,7 @@ def make_program(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> 
     return Program(graphdef, tx, config, len(ds.y_train), ds.image_shape, ds.background, mesh)
 
 
-def init(config: TrainConfig, ds: Dataset, mesh: Mesh | None = None) -> tuple[Program, TrainState]:
+def init(config: TrainConfig, ds: DataShape, mesh: Mesh | None = None) -> tuple[Program, TrainState]:
     """Build the model and optimizer for `config` on `ds`; return the static program and the initial state.
 
     With a `mesh`, the state is replicated over its devices and every batch is split across them.

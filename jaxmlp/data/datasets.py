@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
-from jaxmlp import download
+from jaxmlp.data import download
+from jaxmlp.data.idx import read_idx
 from jaxmlp.errors import DataError
-from jaxmlp.idx import read_idx
 from jaxmlp.names import DATASETS, NORMALIZATIONS
 
 # The class names TFDS gives each dataset's labels (tensorflow_datasets/image_classification/mnist.py); MNIST's

@@ -1,6 +1,6 @@
 """Optimizers on 2-D surfaces, where a path can be drawn: an ill-conditioned valley, Rosenbrock, a saddle.
 
-The optimizers are the very optax transforms the MLP trains with (`jaxmlp.optim`).
+The optimizers are the very optax transforms the MLP trains with (`jaxmlp.core.optim`).
 The learning rate is a traced argument, so one compiled program runs a whole
 learning-rate grid at once (`vmap` over the grid).
 """
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp.optim import make_optimizer
+from jaxmlp.core.optim import make_optimizer
 
 # name -> (function of p = [x, y], start, minimum or None, plotting box (xmin, xmax, ymin, ymax), steps)
 SURFACES = {
