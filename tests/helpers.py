@@ -1,10 +1,12 @@
 """Helpers shared by several test modules: the repository root, `jaxmlp` in a subprocess, a process's signal
-handlers, a small IDX dataset, two runs compared bitwise, an autograd graph's shape, and the cells of an executed
-notebook."""
+handlers, a small IDX dataset, two runs compared bitwise, an autograd graph's shape, the cells of an executed
+notebook, and the modules a source file imports."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 
@@ -138,3 +140,23 @@ def assert_predictions_reveal_nothing_until_asked(notebook) -> None:
             assert text(c).strip() == NO_PREDICTION  # not a word of the answer until reveal()
         if c.source.strip() == "reveal()":
             assert "hide-output" in tags(c) and c.metadata.get("jupyter", {}).get("outputs_hidden") is True
+
+
+def module_references(
+    source: str, strings: re.Pattern | None = None, package: tuple[str, ...] = ()
+) -> list[tuple[int, str]]:
+    """(line, dotted name) of every module or name that `source` imports, inside functions too, and, when `strings`
+    is given, of every string constant that it matches: what `importlib.import_module` or `__import__` take (an
+    f-string's literal head, `'pkg.'`, counts, its trailing dot dropped). Relative imports are resolved against
+    `package`, the dotted path of the package that holds `source` (`("jaxmlp", "core")`)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found += [(node.lineno, f"{module}.{a.name}") for a in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and strings and strings.match(node.value):
+            found.append((node.lineno, node.value.rstrip(".")))
+    return found

@@ -1,11 +1,10 @@
 """The package depends downward only: nothing under jaxmlp/ imports `benchmarks`, which measures jaxmlp from a
 clone and is not installed with it."""
 
-import ast
 import pathlib
 import re
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, module_references
 
 PACKAGE = pathlib.Path(ROOT) / "jaxmlp"
 BENCHMARKS = re.compile(r"^benchmarks(\.|$)")  # a module name: `benchmarks`, `benchmarks.throughput`, `benchmarks.`
@@ -15,15 +14,7 @@ def imports_of_benchmarks(source: str) -> list[str]:
     """Every way `source` names the benchmarks package as a module: `import`, `from ... import`, and any string
     that starts like its module name (what `importlib.import_module(f"benchmarks.{name}")` or `__import__` take;
     an f-string's literal head is such a string too)."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found += [f"import {a.name}" for a in node.names if BENCHMARKS.match(a.name)]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and BENCHMARKS.match(node.module or ""):
-            found.append(f"from {node.module} import ...")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and BENCHMARKS.match(node.value):
-            found.append(f"line {node.lineno}: {node.value!r}")
-    return found
+    return [f"line {line}: {name}" for line, name in module_references(source, BENCHMARKS) if BENCHMARKS.match(name)]
 
 
 def test_the_scan_finds_every_way_of_importing_benchmarks():
@@ -61,13 +52,11 @@ def test_benchmarks_is_not_installed_with_the_package():
 
 def test_no_test_module_imports_another():
     """Shared helpers live in tests/helpers.py (and tests/tracer_programs.py), fixtures in conftest.py."""
+    test_module = re.compile(r"tests\.(test_\w+|conftest)(\.|$)")  # `tests.test_x`, `tests.test_x.helper`
     found = {}
     for path in sorted(pathlib.Path(ROOT, "tests").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.level == 0:  # `from tests import test_x` too
-                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
-            bad = [n for n in names if re.match(r"tests\.(test_\w+|conftest)$", n)]
-            if bad:
-                found.setdefault(path.name, []).extend(bad)
+        names = module_references(path.read_text(), package=("tests",))  # imports only, not strings
+        bad = [name for _, name in names if test_module.match(name)]
+        if bad:
+            found[path.name] = bad
     assert found == {}

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, module_references
 
 PACKAGE = pathlib.Path(ROOT) / "jaxmlp"
 SUBPACKAGES = ("core", "data", "runs", "show")
@@ -44,25 +44,14 @@ def layer(parts: tuple[str, ...]) -> str:
     raise AssertionError(f"jaxmlp.{parts[0]} belongs to no layer")
 
 
-def imported(source: str, package: tuple[str, ...]) -> list[tuple[int, str]]:
-    """(line, dotted name) of every jaxmlp module or name that `source`, a module of `package`, imports."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = ".".join(("jaxmlp", *package[: len(package) - node.level + 1])) if node.level else ""
-            module = ".".join(p for p in (base, node.module or "") if p)
-            found += [(node.lineno, f"{module}.{a.name}") for a in node.names]
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_NAME.match(node.value):
-            found.append((node.lineno, node.value.rstrip(".")))
-    return [(line, name) for line, name in found if name == "jaxmlp" or name.startswith("jaxmlp.")]
-
-
 def upward_imports(source: str, parts: tuple[str, ...]) -> list[str]:
     """The imports of the module at `parts` (its path under jaxmlp/, no `.py`) that its layer may not make."""
     own = layer(parts)
-    names = imported(source, parts[:-1])
+    names = [
+        (line, name)
+        for line, name in module_references(source, MODULE_NAME, ("jaxmlp", *parts[:-1]))
+        if name == "jaxmlp" or name.startswith("jaxmlp.")
+    ]
     return [
         f"line {line}: {own} imports {name} ({layer(tuple(name.split('.')[1:]))})"
         for line, name in names
