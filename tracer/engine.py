@@ -22,9 +22,10 @@ recorded, so the gradients have a graph of their own. Otherwise buffers hold
 plain NumPy arrays and nothing is recorded.
 
 Everything is iterative (explicit stacks and a heap), so a 10,000-node chain
-needs no recursion. The two places where the loop is written for speed (the
-no-gradient test, and letting go of the gradients it has passed on so that
-AccumulateGrad may steal them) are explained in `tracer/fast_paths.py`.
+needs no recursion. The two places where the loop is written for speed (calling
+a node without `_apply` in the common case, and letting go of the gradients it
+has passed on so that AccumulateGrad may steal them) are explained in
+`tracer/fast_paths.py`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from heapq import heappop, heappush
 
 import numpy as np
 
-from tracer.fast_paths import nothing_arrived
 from tracer.graph import AccumulateGrad, GraphRoot, Node
 from tracer.tensor import Tensor, _anomaly, _grad_enabled
 
@@ -124,7 +124,10 @@ def _run(edges, grads, retain_graph, capture, trace):
                     captured[(node, nr)] = g
             if isinstance(node, AccumulateGrad) or node not in run:
                 continue  # grad() returns gradients instead of accumulating them, and runs only what leads there
-        outputs = _apply_detecting_anomalies(node, inputs) if _anomaly[0] else _apply(node, inputs)
+        if inputs and inputs[0] is not None and not (_anomaly[0] or node._pre_hooks or node._post_hooks):
+            outputs = node.backward(*inputs)  # the common case, called without `_apply` (fast path 4)
+        else:
+            outputs = _apply_detecting_anomalies(node, inputs) if _anomaly[0] else _apply(node, inputs)
         if trace is not None:
             trace.append((node, inputs))
         if not retain_graph and node._saved:
@@ -148,7 +151,7 @@ def _run(edges, grads, retain_graph, capture, trace):
 
 
 def _apply(node: Node, inputs: list):
-    if nothing_arrived(inputs):
+    if inputs and all(g is None for g in inputs):
         # no gradient arrived at any input (a hook cut it, or only unused outputs): none leaves, as in PyTorch.
         # With at least one, the node runs; one that cannot take None (a custom Function) fills in zeros itself.
         return (None,) * len(node.next_functions)

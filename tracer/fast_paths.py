@@ -18,21 +18,25 @@ written beside it. The tricks, what each buys, and the plain version it stands f
    `accumulateGrad` steals `new_grad` when `new_grad.use_count() <= num_expected_refs`. Buys: one copy of each
    parameter's gradient per step (784 x 128 floats for the first layer of the MNIST MLP).
    Plain: always copy, `leaf._grad = Tensor(np.array(grad, dtype=param.dtype, order="C", copy=True))`.
-4. `nothing_arrived(inputs)`, the engine's test that no gradient reached a node, reading the first slot before
-   building a generator over all of them. Plain: `all(g is None for g in inputs)`.
 
 These stay where they act, each marked with a comment that names it ("fast path N"), because moving them here
 would cost the call they save:
 
+4. The engine's call of a node: when a gradient arrived at its first input and neither anomaly mode nor a hook of
+   the node's own is in play, `engine._run` calls `node.backward(*inputs)` itself. Buys: the call of `_apply` and
+   its no-gradient test, for every node of every backward pass. Plain: `_apply(node, inputs)` for every node.
 5. The engine's hand-over, `outputs = g = None` at the end of each step of `engine._run`: the loop lets go of
    the gradients it passed on, so that the buffers are their only holders and trick 3 can steal them.
    Plain: nothing; every first gradient is then copied.
-6. `recording.record`: grad mode read as `_grad_enabled[0]` rather than by calling `is_grad_enabled()`; "no input
-   requires grad" tested as `edges.count(NO_EDGE) == len(edges)`; and which tensors to save, read from the
-   `_save_plan` that `Node.__init_subclass__` works out once per class from `saves` and `save_for`.
-   Plain: `is_grad_enabled()`, `all(node is None for node, _ in edges)`, and the plan worked out at every record.
+6. `recording.record`: grad mode read as `_grad_enabled[0]` rather than by calling `is_grad_enabled()`; the edges
+   made by `map(Tensor.gradient_edge, inputs)`; "no input requires grad" tested as
+   `edges.count(NO_EDGE) == len(edges)`; and which tensors to save, read from the `_save_plan` that
+   `Node.__init_subclass__` works out once per class from `saves` and `save_for` (the one input whose gradient
+   reads each, or None for all). Plain: `is_grad_enabled()`, `[t.gradient_edge() for t in inputs]`,
+   `all(node is None for node, _ in edges)`, and the plan worked out at every record.
 7. `Tensor.__init__` keeps an ndarray as it is instead of calling `np.asarray`, and a tensor gets its version
-   counter only at its first in-place op or `detach()` (until then its version reads 0).
+   counter only when first saved, changed in place or detached (until then its version reads 0); where one
+   usually exists already, it is read as `t._version_counter or t._shared_version_counter()`.
    Plain: `self.data = np.asarray(data, dtype=dtype)`; `self._version_counter = _VersionCounter()`.
 8. `linalg.addmm` adds the bias into the product's own array (as torch's kernel does); `nn_ops._log_softmax`
    calls the ufunc reductions `np.maximum.reduce`/`np.add.reduce` rather than the `ndarray.max`/`.sum` wrappers;
@@ -107,11 +111,3 @@ def _measure_unshared() -> frozenset:
 
 
 _UNSHARED = _measure_unshared()
-
-
-# --- 4. the engine's test that no gradient arrived --------------------------------------------------------------
-
-
-def nothing_arrived(inputs) -> bool:
-    """Whether a node's input buffer is non-empty and holds no gradient at all."""
-    return bool(inputs) and inputs[0] is None and all(g is None for g in inputs)

@@ -73,7 +73,7 @@ class SavedTensor:
             return
         self.tensor = None if self.is_output else tensor
         self.data = tensor.data
-        self.version_counter = tensor._shared_version_counter()  # an in-place op bumps it after saving
+        self.version_counter = tensor._version_counter or tensor._shared_version_counter()  # in-place ops bump it
         self.version = self.version_counter.value
 
     def unpack(self, node: Node) -> Tensor:
@@ -171,11 +171,20 @@ class Node:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # Where `record` finds each saved tensor: the index of the input, or -1 for the output ("result"), and
-        # the inputs whose gradient needs it (`save_for`; every input if absent): derivatives.yaml's codegen
-        # saves `other` for mul only when `self` needs a gradient. Worked out once per class: fast path 6.
+        # the one input whose gradient needs it (None: every input's). derivatives.yaml's codegen saves `other`
+        # for mul only when `self` needs a gradient. Worked out once per class: fast path 6.
         cls._save_plan = tuple(
-            (name, -1 if name == "result" else cls.inputs.index(name), cls.save_for.get(name)) for name in cls.saves
+            (name, -1 if name == "result" else cls.inputs.index(name), cls._needed_by(name)) for name in cls.saves
         )
+
+    @classmethod
+    def _needed_by(cls, name: str) -> int | None:
+        readers = cls.save_for.get(name, range(len(cls.inputs)))
+        if len(readers) == len(cls.inputs):
+            return None
+        if len(readers) != 1:
+            raise TypeError(f"{cls.__name__}.save_for[{name!r}]: name one input, or all of them")
+        return readers[0]
 
     def __init__(self, next_functions: tuple = ()):
         self._sequence_nr = next(_sequence)

@@ -36,6 +36,7 @@ def as_tensor(x, like=None) -> Tensor:
 
 
 NO_EDGE = (None, 0)  # the edge of an input that needs no gradient
+_gradient_edge = Tensor.gradient_edge
 
 
 def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
@@ -52,17 +53,16 @@ def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
         _push_tangent(out, node_cls, inputs, attrs)
     if not _grad_enabled[0]:
         return out
-    edges = tuple([t.gradient_edge() for t in inputs])
+    edges = tuple(map(_gradient_edge, inputs))
     if edges.count(NO_EDGE) == len(edges):
         return out
     node = node_cls(edges)
-    for name, value in attrs.items():
-        setattr(node, name, value)
+    vars(node).update(attrs)
     out.grad_fn = node
     if _anomaly[0]:
         node._forward_stack = forward_stack()
     for name, i, needed_by in node_cls._save_plan:
-        if needed_by is None or any(edges[j][0] is not None for j in needed_by):
+        if needed_by is None or edges[needed_by][0] is not None:
             node.save(name, out if i < 0 else inputs[i], is_output=i < 0)
     return out
 

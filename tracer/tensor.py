@@ -157,7 +157,7 @@ class Tensor:
         return self._version_counter
 
     def _bump_version(self) -> None:
-        self._shared_version_counter().value += 1
+        (self._version_counter or self._shared_version_counter()).value += 1
 
     def gradient_edge(self):
         """The edge a consumer of this tensor points to: (grad_fn, output_nr), (AccumulateGrad, 0) or (None, 0)."""
