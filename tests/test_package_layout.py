@@ -112,3 +112,15 @@ def test_the_check_catches_a_planted_upward_import(parts, source):
 )
 def test_the_check_lets_downward_imports_pass(parts, source):
     assert upward_imports(source, parts) == []
+
+
+def test_no_function_over_60_lines():
+    """Short enough to read at once, as tracer's are (tests/test_tracer_layout.py)."""
+    lengths = {
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}": node.end_lineno - node.lineno + 1
+        for path in PACKAGE.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    assert len(lengths) > 300  # every function of jaxmlp's was seen
+    assert {name: n for name, n in lengths.items() if n > 60} == {}
