@@ -57,7 +57,8 @@ def record(data, node_cls: type[Node], *inputs: Tensor, **attrs) -> Tensor:
     if edges.count(NO_EDGE) == len(edges):
         return out
     node = node_cls(edges)
-    vars(node).update(attrs)
+    for name, value in attrs.items():
+        setattr(node, name, value)
     out.grad_fn = node
     if _anomaly[0]:
         node._forward_stack = forward_stack()
