@@ -160,3 +160,13 @@ def module_references(
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and strings and strings.match(node.value):
             found.append((node.lineno, node.value.rstrip(".")))
     return found
+
+
+def function_lengths(root) -> dict[str, int]:
+    """Lines of every function and method under the folder `root` (a pathlib.Path), keyed "file:line name"."""
+    return {
+        f"{path.relative_to(root)}:{node.lineno} {node.name}": node.end_lineno - node.lineno + 1
+        for path in sorted(root.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from tests.helpers import ROOT, module_references
+from tests.helpers import ROOT, function_lengths, module_references
 
 PACKAGE = pathlib.Path(ROOT) / "jaxmlp"
 SUBPACKAGES = ("core", "data", "runs", "show")
@@ -116,11 +116,6 @@ def test_the_check_lets_downward_imports_pass(parts, source):
 
 def test_no_function_over_60_lines():
     """Short enough to read at once, as tracer's are (tests/test_tracer_layout.py)."""
-    lengths = {
-        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}": node.end_lineno - node.lineno + 1
-        for path in PACKAGE.rglob("*.py")
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+    lengths = function_lengths(PACKAGE)
     assert len(lengths) > 300  # every function of jaxmlp's was seen
     assert {name: n for name, n in lengths.items() if n > 60} == {}

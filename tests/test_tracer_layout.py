@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import function_lengths
+
 TRACER = Path(__file__).resolve().parent.parent / "tracer"
 FILES = sorted(TRACER.rglob("*.py"))
 FAMILIES = ["recording", "reductions", "pointwise", "shape_ops", "linalg", "nn_ops", "inplace_ops", "indexing"]
@@ -36,12 +38,7 @@ def test_no_file_over_400_lines(path):
 
 
 def test_no_function_over_60_lines():
-    lengths = {
-        f"{path.relative_to(TRACER)}:{node.lineno} {node.name}": node.end_lineno - node.lineno + 1
-        for path in FILES
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-    }
+    lengths = function_lengths(TRACER)
     assert len(lengths) > 300  # every function of tracer's was seen
     assert {name: n for name, n in lengths.items() if n > 60} == {}
 
