@@ -697,7 +697,7 @@ def readers_during_training(tmp_path, capsys, calls, epochs=40, frozen=False):
     command = [sys.executable, "-m", "jaxmlp", "train", *map(str, EVAL_ARGS), "--epochs", str(epochs), "--out"]
     ref = subprocess.Popen([*command, str(tmp_path / "ref")], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     out = tmp_path / "run"
-    # Its epoch lines go nowhere: a pipe nobody reads fills up and blocks the trainer (a 1000-epoch run does).
+    # Its epoch lines go nowhere: a pipe nobody reads fills up and blocks the trainer once its output outgrows the pipe.
     trainer = subprocess.Popen([*command, str(out)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     while not (out / "jaxmlp-run.json").exists():
         assert trainer.poll() is None
