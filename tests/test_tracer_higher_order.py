@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tracer
-from tests.tracer_programs import AMBIGUOUS, PROGRAMS, JaxNS, TracerNS, inputs
+from tests.tracer_programs import AMBIGUOUS, PROGRAMS, JaxNS, TracerNS, inputs, jit_reference
 from tracer import viz
 from tracer.autograd import forward_ad, functional
 from tracer.nn import functional as F
@@ -34,15 +34,15 @@ def tracer_hvp_by_double_backward(program, args, vectors):
     return [np.zeros_like(x) if h is None else h.data for h, x in zip(hv, args)]
 
 
-# The JAX references are jitted, one compiled program per (program, reference, shapes): run eagerly, JAX dispatches
-# every primitive of a Hessian one at a time, and these references took almost all of this file's time.
+# The JAX references are jitted, one compiled program per (program, reference, shapes), with the quick compile options
+# of tests/tracer_programs.py: run eagerly, JAX dispatches every primitive of a Hessian one at a time.
 @functools.cache
 def _jax_hvp_of(program):
     def hvp(args, vectors):
         grad = jax.grad(lambda *xs: program(JaxNS, *xs), tuple(range(len(args))))
         return jax.jvp(grad, tuple(args), tuple(vectors))[1]
 
-    return jax.jit(hvp)
+    return jit_reference(hvp)
 
 
 def jax_hvp(program, args, vectors):
@@ -52,7 +52,7 @@ def jax_hvp(program, args, vectors):
 
 @functools.cache
 def _jax_hessian_of(name):
-    return jax.jit(jax.hessian(lambda x, y: PROGRAMS[name](JaxNS, x, y), argnums=(0, 1)))
+    return jit_reference(jax.hessian(lambda x, y: PROGRAMS[name](JaxNS, x, y), argnums=(0, 1)))
 
 
 @functools.cache
@@ -70,7 +70,7 @@ def _jax_functional_of(name):
         hv = jax.jvp(jax.grad(scalar, argnums=(0, 1)), xs, vs)[1]
         return out, jv, pullback(u), jac, hv
 
-    return jax.jit(references)
+    return jit_reference(references)
 
 
 def _point(name, ab, seed):
@@ -201,7 +201,7 @@ def tracer_forward_tangents(program, args, vectors):
 @functools.cache
 def _jax_forward_tangents_of(program):
     f = lambda *xs: program(JaxNS, *xs) * jnp.array([1.0, -2.0])
-    return jax.jit(lambda args, vectors: jax.jvp(f, args, vectors))
+    return jit_reference(lambda args, vectors: jax.jvp(f, args, vectors))
 
 
 def jax_forward_tangents(program, args, vectors):

@@ -11,6 +11,16 @@ from hypothesis.extra import numpy as hnp
 import tracer
 from tracer.nn import functional as F
 
+# XLA options for the JAX references. Each is a small float64 program compiled once per input shape and run once or
+# twice, so compiling is nearly all of its cost, and XLA's fusion emitters and LLVM optimisation buy nothing back.
+# Without them a reference compiles in about a third of the CPU time; the arithmetic, and so the values, are XLA's.
+QUICK_COMPILE = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 0}
+
+
+def jit_reference(fn):
+    """`jax.jit(fn)` compiled with QUICK_COMPILE: for references that are called with ever new shapes."""
+    return jax.jit(fn, compiler_options=QUICK_COMPILE)
+
 
 class TracerNS:
     exp = staticmethod(lambda a: a.exp())
