@@ -44,12 +44,20 @@ def matmul_flops(hidden, batch: int) -> int:
     return 2 * batch * (2 * weights + weights - sizes[0] * sizes[1])
 
 
-@pytest.mark.slow
-def test_throughput_quick(tmp_path):
-    systems = ("jaxmlp-scan", "jaxmlp-step", "tracer", "numpy", "matmul-floor")
-    results = run_quick("throughput", tmp_path, "--systems", ",".join(systems))
+# One quick run of every system but PyTorch's two serves both tests below.
+THROUGHPUT_SYSTEMS = ("jaxmlp-scan", "jaxmlp-cli", "jaxmlp-step", "tracer", "numpy", "matmul-floor")
+
+
+@pytest.fixture(scope="module")
+def throughput(tmp_path_factory):
+    out = tmp_path_factory.mktemp("throughput")
+    return out, run_quick("throughput", out, "--systems", ",".join(THROUGHPUT_SYSTEMS))
+
+
+def test_throughput_quick(throughput):
+    tmp_path, results = throughput
     rows = {(r["system"], r["batch"]): r for r in results["rows"]}
-    assert set(rows) == {(s, b) for s in systems for b in (64, 512)}
+    assert set(rows) == {(s, b) for s in THROUGHPUT_SYSTEMS for b in (64, 512)}
     peak = results["roofline"]["flops_per_s"]
     for (system, batch), r in rows.items():
         assert "error" not in r, r
@@ -76,12 +84,11 @@ def test_throughput_quick(tmp_path):
     assert "| 784-128-64-10 | 64 | numpy |" in table and "| 1.000 |" in table
 
 
-def test_throughput_quick_times_the_cli_epoch_loop_against_the_scan(tmp_path):
+def test_throughput_quick_times_the_cli_epoch_loop_against_the_scan(throughput):
     from benchmarks.throughput import toward_worse
 
-    results = run_quick("throughput", tmp_path, "--systems", "jaxmlp-scan,jaxmlp-cli")
+    tmp_path, results = throughput
     rows = {(r["system"], r["batch"]): r for r in results["rows"]}
-    assert set(rows) == {(s, b) for s in ("jaxmlp-scan", "jaxmlp-cli") for b in (64, 512)}
     table = (tmp_path / "throughput.md").read_text()
     shown = []
     for batch in (64, 512):
