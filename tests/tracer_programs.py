@@ -13,7 +13,8 @@ from tracer.nn import functional as F
 
 # XLA options for the JAX references. Each is a small float64 program compiled once per input shape and run once or
 # twice, so compiling is nearly all of its cost, and XLA's fusion emitters and LLVM optimisation buy nothing back.
-# Without them a reference compiles in about a third of the CPU time; the arithmetic, and so the values, are XLA's.
+# Without them a reference compiles in about a third of the CPU time. Optimisation can change how a result rounds
+# (a sum's order, a fused multiply-add), not what it computes, and the tests compare in float64 at rtol 1e-9.
 QUICK_COMPILE = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 0}
 
 
