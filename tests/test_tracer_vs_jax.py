@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracer
-from tests.tracer_programs import AMBIGUOUS, PROGRAMS, JaxNS, TracerNS, inputs, jit_reference
+from tests.tracer_programs import AMBIGUOUS, NORM_PROGRAMS, PROGRAMS, JaxNS, TracerNS, inputs, jit_reference
 from tracer import viz
 from tracer.nn import functional as F
 
 
 @functools.cache
-def _jax_grad_of(program):
-    return jit_reference(jax.grad(lambda a, b: program(JaxNS, a, b), argnums=(0, 1)))
+def _jax_grad_of(program, arity=2):
+    return jit_reference(jax.grad(lambda *xs: program(JaxNS, *xs), argnums=tuple(range(arity))))
 
 
 def jax_grads(program, a, b):
@@ -49,15 +49,6 @@ def test_gradients_equal_jax(name, ab):
         np.testing.assert_allclose(g, e, rtol=1e-9, atol=1e-12)
 
 
-def _norm_program(xp, a, wt, bt, norm):
-    return xp.sum(xp.tanh(getattr(xp, norm)(a, wt, bt)) * a)
-
-
-@functools.cache
-def _jax_norm_grad_of(norm):
-    return jit_reference(jax.grad(lambda a, wt, bt: _norm_program(JaxNS, a, wt, bt, norm), argnums=(0, 1, 2)))
-
-
 @given(
     x=hnp.arrays(
         np.float64,
@@ -69,12 +60,12 @@ def test_batch_and_layer_norm_gradients_equal_jax(x):
     x = x + np.arange(x.size).reshape(x.shape) * 0.05  # keep every variance away from zero
     w = np.linspace(0.5, 1.5, x.shape[1])
     bias = np.linspace(-0.2, 0.3, x.shape[1])
-    for norm in ("batch_norm", "layer_norm"):
+    for norm, program in NORM_PROGRAMS.items():
         lw = np.linspace(0.5, 1.5, x.shape[1]) if norm == "layer_norm" else w
         with jax.enable_x64(True):
-            expected = _jax_norm_grad_of(norm)(x, lw, bias)
+            expected = _jax_grad_of(program, 3)(x, lw, bias)
         ts = [tracer.tensor(v, requires_grad=True) for v in (x, lw, bias)]
-        _norm_program(TracerNS, *ts, norm=norm).backward()
+        program(TracerNS, *ts).backward()
         for t, e in zip(ts, expected):
             np.testing.assert_allclose(t.grad.data, e, rtol=1e-9, atol=1e-10)
 

@@ -101,6 +101,14 @@ PROGRAMS = {
 AMBIGUOUS = {"max", "max_dim_mean_dim", "abs_clamp"}
 
 
+def _norm_program(norm):
+    return lambda xp, x, wt, bt: xp.sum(xp.tanh(getattr(xp, norm)(x, wt, bt)) * x)
+
+
+# sum(tanh(norm(x)) * x) through each norm, on (x, weight, bias): one object each, so one jit cache per reference.
+NORM_PROGRAMS = {norm: _norm_program(norm) for norm in ("batch_norm", "layer_norm")}
+
+
 @st.composite
 def inputs(draw):
     m, n = draw(st.integers(1, 5)), draw(st.integers(1, 5))
