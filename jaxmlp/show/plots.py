@@ -38,6 +38,10 @@ STYLE = {
     "legend.frameon": False,
     "lines.linewidth": 1.8,
 }
+# Where a title goes over an Axes whose axis is off: its top, as matplotlib would place it. Left to place a
+# title itself, matplotlib measures the tick labels of the Axes and of every inset at each draw, building ticks
+# that nothing shows: for the image grids below, half a second of `jaxmlp plot`'s 2.7 s. Given y, it skips that.
+AXIS_OFF_TITLE_Y = 1.0
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#d62728"}
 
 
@@ -205,7 +209,7 @@ def image_grid(images: np.ndarray, image_shape: tuple[int, int], titles=None, co
         inset.imshow(np.asarray(image).reshape(image_shape), **imshow)
         inset.set_axis_off()
         if titles is not None:
-            inset.set_title(titles[k], fontsize=7, fontweight="normal", pad=2)
+            inset.set_title(titles[k], fontsize=7, fontweight="normal", pad=2, y=AXIS_OFF_TITLE_Y)
     return ax
 
 
@@ -223,7 +227,8 @@ def misclassified(
     name = (lambda k: class_names[k]) if class_names is not None else str
     titles = [f"pred {name(predictions[i])} ({confidence[i]:.0%})\ntrue {name(labels[i])}" for i in wrong]
     ax = image_grid(images[wrong], image_shape, titles, ax=ax)
-    ax.set_title(f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first")
+    title = f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first"
+    ax.set_title(title, y=AXIS_OFF_TITLE_Y)
     return ax
 
 
@@ -239,7 +244,8 @@ def first_layer_weights(kernel: np.ndarray, image_shape: tuple[int, int], max_un
     for inset in ax.child_axes:
         lim = float(np.abs(inset.images[0].get_array()).max()) or 1.0
         inset.images[0].set_clim(-lim, lim)
-    ax.set_title(f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)")
+    title = f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)"
+    ax.set_title(title, y=AXIS_OFF_TITLE_Y)
     return ax
 
 
