@@ -12,10 +12,17 @@ import tracer
 from tracer.nn import functional as F
 
 # XLA options for the JAX references. Each is a small float64 program compiled once per input shape and run once or
-# twice, so compiling is nearly all of its cost, and XLA's fusion emitters and LLVM optimisation buy nothing back.
-# Without them a reference compiles in about a third of the CPU time. Optimisation can change how a result rounds
-# (a sum's order, a fused multiply-add), not what it computes, and the tests compare in float64 at rtol 1e-9.
-QUICK_COMPILE = {"xla_cpu_use_fusion_emitters": False, "xla_backend_optimization_level": 0}
+# twice, so compiling is nearly all of its cost, and XLA's fusion emitters and LLVM optimisation buy nothing back;
+# nor does splitting the program into parts that LLVM compiles on several threads, which costs more CPU than a
+# program this small takes to compile in one piece. With these options a reference compiles in about a quarter of
+# the CPU time of the defaults (30 Hessians: 17.5 s, 6.2 s without fusion emitters and optimisation, 4.9 s in one
+# piece). Optimisation can change how a result rounds (a sum's order, a fused multiply-add), not what it computes,
+# and the tests compare in float64 at rtol 1e-9.
+QUICK_COMPILE = {
+    "xla_cpu_use_fusion_emitters": False,
+    "xla_backend_optimization_level": 0,
+    "xla_cpu_parallel_codegen_split_count": 1,
+}
 
 
 def jit_reference(fn):
