@@ -63,6 +63,7 @@ def test_recipes_listed_and_overridable(tmp_path):
         "--out",
         out,
         "--no-progress",
+        "--no-figures",
     )
     assert r.returncode == 0, r.stderr
     config = json.loads((out / "config.json").read_text())

@@ -109,6 +109,7 @@ def test_divergence_exits_nonzero_and_keeps_last_good_checkpoint(tmp_path):
         out2,
         "--checkpoint-interval",
         0,
+        "--no-figures",
     )
     assert r.returncode == 0
     cfg = json.loads((out2 / "config.json").read_text())
@@ -212,7 +213,8 @@ def test_atomic_write_keeps_old_file_when_interrupted(tmp_path, monkeypatch):
 
 def test_missing_and_corrupt_checkpoints_are_clear_errors(tmp_path):
     out = tmp_path / "run"
-    assert jaxmlp("train", "--dataset", "digits", "--epochs", 1, "--hidden", "16", "--out", out).returncode == 0
+    trained = jaxmlp("train", "--dataset", "digits", "--epochs", 1, "--hidden", 16, "--no-figures", "--out", out)
+    assert trained.returncode == 0
     ckpt = out / "checkpoints"
     step = sorted(os.listdir(ckpt))[0]
     for root, _, files in os.walk(ckpt / step / "state"):
