@@ -38,10 +38,6 @@ STYLE = {
     "legend.frameon": False,
     "lines.linewidth": 1.8,
 }
-# Where a title goes over an Axes whose axis is off: its top, as matplotlib would place it. Left to place a
-# title itself, matplotlib measures the tick labels of the Axes and of every inset at each draw, building ticks
-# that nothing shows: for the image grids below, half a second of `jaxmlp plot`'s 2.7 s. Given y, it skips that.
-AXIS_OFF_TITLE_Y = 1.0
 COLORS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#d62728"}
 
 
@@ -194,22 +190,38 @@ def confusion_matrix(counts: np.ndarray, normalize: bool = False, class_names: l
 
 
 def image_grid(images: np.ndarray, image_shape: tuple[int, int], titles=None, cols: int = 8, ax=None, **imshow):
-    """Many small images as a grid of inset Axes inside `ax` (one panel of a larger figure, or a figure alone).
+    """Many small images as a grid inside `ax` (one panel of a larger figure, or a figure alone).
 
-    The insets are `ax.child_axes`, one per image, in order. `imshow` keywords (cmap, vmin, ...) apply to
-    every image; `titles`, one per image, go above each.
+    Each image is one `ax.images` entry, in order, placed by `extent` in pixel units, so every pixel is square
+    and every image is at one scale. `imshow` keywords (cmap, vmin, ...) apply to every image; `titles`, one
+    per image (`ax.texts`, in order), go above each, in a band left free for them. One Axes with many images,
+    rather than an inset Axes per image: each Axes costs milliseconds to build and draw, and with one Axes a
+    run's 48-mistake gallery draws and saves in a third of the CPU time (0.17 s), its 64 units' weights in a
+    fifth (0.09 s).
     """
     rows = max(1, int(np.ceil(len(images) / cols)))
+    height, width = image_shape
+    gap = 0.1 * max(height, width)
+    title_band = 0.45 * height if titles is not None else 0.0  # two 7-point lines over images 0.6 in tall or more
+    cell_width, cell_height = width + gap, title_band + height + gap
     ax = ax if ax is not None else new_axes((cols * 1.4, rows * 1.6 + 0.4))
     ax.axis("off")
     imshow = {"cmap": "gray_r", "interpolation": "nearest", **imshow}
     for k, image in enumerate(images):
         r, c = divmod(k, cols)
-        inset = ax.inset_axes([c / cols + 0.05 / cols, 1 - (r + 1) / rows, 0.9 / cols, 0.72 / rows])
-        inset.imshow(np.asarray(image).reshape(image_shape), **imshow)
-        inset.set_axis_off()
+        left, top = c * cell_width + gap / 2, r * cell_height + title_band
+        ax.imshow(np.asarray(image).reshape(image_shape), extent=(left, left + width, top + height, top), **imshow)
         if titles is not None:
-            inset.set_title(titles[k], fontsize=7, fontweight="normal", pad=2, y=AXIS_OFF_TITLE_Y)
+            ax.annotate(
+                titles[k],
+                (left + width / 2, top),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+    ax.set(xlim=(0, cols * cell_width), ylim=(rows * cell_height, 0), aspect="equal")
     return ax
 
 
@@ -228,7 +240,7 @@ def misclassified(
     titles = [f"pred {name(predictions[i])} ({confidence[i]:.0%})\ntrue {name(labels[i])}" for i in wrong]
     ax = image_grid(images[wrong], image_shape, titles, ax=ax)
     title = f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first"
-    ax.set_title(title, y=AXIS_OFF_TITLE_Y)
+    ax.set_title(title)
     return ax
 
 
@@ -241,11 +253,11 @@ def first_layer_weights(kernel: np.ndarray, image_shape: tuple[int, int], max_un
     cols = 16 if units > 32 else 8
     ax = ax if ax is not None else new_axes((cols * 0.9, np.ceil(units / cols) * 0.9 + 0.6))
     ax = image_grid(kernel[:, :units].T, image_shape, cols=cols, ax=ax, cmap="RdBu_r")
-    for inset in ax.child_axes:
-        lim = float(np.abs(inset.images[0].get_array()).max()) or 1.0
-        inset.images[0].set_clim(-lim, lim)
+    for image in ax.images:
+        lim = float(np.abs(image.get_array()).max()) or 1.0
+        image.set_clim(-lim, lim)
     title = f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)"
-    ax.set_title(title, y=AXIS_OFF_TITLE_Y)
+    ax.set_title(title)
     return ax
 
 
