@@ -9,7 +9,7 @@ import numpy as np
 
 from jaxmlp.config import TrainConfig
 from jaxmlp.core.parallel import to_host
-from jaxmlp.core.train import EvalSet, TrainState, confusion_matrix, init, make_evaluate
+from jaxmlp.core.train import EvalSet, TrainState, confusion_matrix, make_evaluate, make_program, state_shapes
 from jaxmlp.data.datasets import Dataset, class_names, load_dataset
 from jaxmlp.runs.lifecycle import RunDir, model_shape
 
@@ -38,7 +38,9 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
     if dataset is None and data_dir is None:
         dataset, data_dir = config.dataset, config.data_dir
     ds = load_dataset(dataset, data_dir, config.normalization)
-    _, like = init(config, ds)
+    # The checkpoint is read into the state's shapes and dtypes: building (and compiling) a state to overwrite
+    # would cost more than the evaluation.
+    like = state_shapes(config, ds.num_features, ds.num_classes, make_program(config, ds).tx, mesh=None)
     try:
         state = restore_latest(run, like, model_shape(ds))
     finally:
@@ -56,7 +58,7 @@ def restore_latest(run: RunDir, like: TrainState, shape: dict[str, int]) -> Trai
 
 
 def evaluate_state(config: TrainConfig, ds: Dataset, state: TrainState) -> Report:
-    program, _ = init(config, ds)
+    program = make_program(config, ds)
     state = to_host(state)  # evaluate on this process's default device, whatever mesh trained it
     result = make_evaluate(program)(state, EvalSet.from_arrays(ds.x_test, ds.y_test))
     return Report(
