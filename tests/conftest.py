@@ -6,16 +6,41 @@ test, or test module, is reported as a failure.
 """
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from tests.helpers import write_idx_dataset
+from tests.helpers import ROOT, write_idx_dataset
 
 
 @pytest.fixture
 def idx_dir(tmp_path):
     return write_idx_dataset(tmp_path / "idx")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory) -> Path:
+    """The HTML site the site tests read: $JAXMLP_SITE when set (CI builds it with `make docs`), else built once."""
+    if os.environ.get("JAXMLP_SITE"):
+        return Path(os.environ["JAXMLP_SITE"])
+    out = tmp_path_factory.mktemp("site")
+    build = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-q",
+        "-W",
+        "--keep-going",
+        os.path.join(ROOT, "docs"),
+        str(out),
+    ]
+    subprocess.run(build, check=True)
+    return out
 
 
 REQUIRE_TORCH = os.environ.get("REQUIRE_TORCH") == "1"

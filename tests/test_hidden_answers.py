@@ -18,10 +18,7 @@ $JAXMLP_SITE (CI points it at `make docs`'s build/html) or one built here.
 from __future__ import annotations
 
 import html.parser
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -164,16 +161,6 @@ def test_committed_notebook_hides_its_answers(stem):
     cells = nbformat.read(ROOT / "docs" / "notebooks" / f"{stem}.ipynb", as_version=4).cells
     assert notebook_problems(cells) == []
     assert any(CALLS_CHECK.search(c.source) for c in cells if c.cell_type == "code"), "no prediction to check"
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    if os.environ.get("JAXMLP_SITE"):
-        return Path(os.environ["JAXMLP_SITE"])
-    out = tmp_path_factory.mktemp("site")
-    build = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", str(ROOT / "docs"), str(out)]
-    subprocess.run(build, check=True)
-    return out
 
 
 @pytest.mark.parametrize("stem", expected_to_fail(STEMS))

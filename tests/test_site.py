@@ -26,7 +26,6 @@ import os
 import select
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -183,16 +182,6 @@ class Chromium:
         self.process.wait(timeout=30)
         os.close(self._write)
         os.close(self._read)
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    if os.environ.get("JAXMLP_SITE"):
-        return Path(os.environ["JAXMLP_SITE"])
-    out = tmp_path_factory.mktemp("site")
-    build = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", str(ROOT / "docs"), str(out)]
-    subprocess.run(build, check=True)
-    return out
 
 
 @pytest.fixture(scope="module")
