@@ -1,4 +1,4 @@
-"""Shared fixtures: small IDX datasets written by the tests themselves (no network, no ../shared).
+"""Shared fixtures: small IDX datasets written by the tests themselves (no network, no ../shared), and the site.
 
 Without torch, the PyTorch checks skip with a reason naming `pip install torch==2.13.0`. REQUIRE_TORCH=1 (set by
 .ci/run) makes them impossible to lose: the session stops at once when torch cannot be imported, and any skipped
@@ -27,19 +27,8 @@ def site(tmp_path_factory) -> Path:
     if os.environ.get("JAXMLP_SITE"):
         return Path(os.environ["JAXMLP_SITE"])
     out = tmp_path_factory.mktemp("site")
-    build = [
-        sys.executable,
-        "-m",
-        "sphinx",
-        "-b",
-        "html",
-        "-q",
-        "-W",
-        "--keep-going",
-        os.path.join(ROOT, "docs"),
-        str(out),
-    ]
-    subprocess.run(build, check=True)
+    sphinx = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
+    subprocess.run([*sphinx, os.path.join(ROOT, "docs"), str(out)], check=True)
     return out
 
 
