@@ -239,8 +239,7 @@ def misclassified(
     name = (lambda k: class_names[k]) if class_names is not None else str
     titles = [f"pred {name(predictions[i])} ({confidence[i]:.0%})\ntrue {name(labels[i])}" for i in wrong]
     ax = image_grid(images[wrong], image_shape, titles, ax=ax)
-    title = f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first"
-    ax.set_title(title)
+    ax.set_title(f"{len(wrong)} of {int((predictions != labels).sum())} mistakes, most confident first")
     return ax
 
 
@@ -256,8 +255,7 @@ def first_layer_weights(kernel: np.ndarray, image_shape: tuple[int, int], max_un
     for image in ax.images:
         lim = float(np.abs(image.get_array()).max()) or 1.0
         image.set_clim(-lim, lim)
-    title = f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)"
-    ax.set_title(title)
+    ax.set_title(f"first-layer weights of {units} of {kernel.shape[1]} units (red +, blue -, each on its own scale)")
     return ax
 
 
