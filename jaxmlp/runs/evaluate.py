@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import jax
 import numpy as np
 
 from jaxmlp.config import TrainConfig
@@ -38,14 +39,23 @@ def evaluate_run(run_dir: str, dataset: str | None = None, data_dir: str | None 
     if dataset is None and data_dir is None:
         dataset, data_dir = config.dataset, config.data_dir
     ds = load_dataset(dataset, data_dir, config.normalization)
-    # The checkpoint is read into the state's shapes and dtypes: building (and compiling) a state to overwrite
-    # would cost more than the evaluation.
-    like = state_shapes(config, ds.num_features, ds.num_classes, make_program(config, ds).tx, mesh=None)
+    like = restore_target(config, ds)
     try:
         state = restore_latest(run, like, model_shape(ds))
     finally:
         run.release()
     return evaluate_state(config, ds, state), state
+
+
+def restore_target(config: TrainConfig, ds: Dataset) -> TrainState:
+    """The shapes, dtypes and placement a checkpoint is read into: every array on this process's first device.
+
+    Only shapes, not a built (and compiled) state to overwrite, which would cost more than the evaluation. The
+    placement must be given: left out, orbax takes the one saved with the checkpoint, the training run's mesh,
+    whose devices (8 of them, or another process's) an evaluation may not have."""
+    here = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    shapes = state_shapes(config, ds.num_features, ds.num_classes, make_program(config, ds).tx, mesh=None)
+    return jax.tree.map(lambda a: a.update(sharding=here), shapes)
 
 
 def restore_latest(run: RunDir, like: TrainState, shape: dict[str, int]) -> TrainState:
