@@ -130,6 +130,11 @@ def test_first_layer_weights_one_image_per_unit_on_a_symmetric_scale():
     ax = plots.first_layer_weights(kernel, (8, 8))
     shown = ax.images
     assert len(shown) == 20
+    ax.figure.canvas.draw()
+    first, below = shown[0].get_window_extent(), shown[8].get_window_extent()  # 8 to a row
+    assert below.y1 < first.y0 and below.x0 == pytest.approx(first.x0)  # the second row under the first
+    left, right, bottom, top = shown[3].get_extent()
+    assert left < right and top < bottom  # the y axis points down: row 0 of the array at the top, as in imshow
     np.testing.assert_allclose(shown[3].get_array(), kernel[:, 3].reshape(8, 8))
     low, high = shown[3].get_clim()
     assert low == -high == -np.abs(kernel[:, 3]).max()
