@@ -12,7 +12,7 @@ Every executed notebook (docs/notebooks/NN_slug.ipynb) and every page of the bui
   and no `def *_solution` is shown on the site outside a closed `<details>`.
 
 The scan runs over whatever notebooks are present, so a new notebook is held to it too. The site is the one in
-$JAXMLP_SITE (CI points it at `make docs`'s build/html) or one built here.
+$JAXMLP_SITE (CI points it at `make docs`'s build/html) or one conftest.py builds once per session.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Each notebook page shows every figure its notebook holds and no error output, an
 page holds rendered math. One full-page screenshot per notebook page is kept in build/screenshots/.
 
 Chromium is driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`, standard library only).
-The site is the one in $JAXMLP_SITE (CI points it at `make docs`'s build/html) or one built here. Without
+The site is the one in $JAXMLP_SITE (CI points it at `make docs`'s build/html) or one conftest.py builds. Without
 Chromium the test skips, unless REQUIRE_BROWSER=1 (as in CI), which turns a missing browser into a failure.
 """
 
